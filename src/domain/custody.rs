@@ -1,0 +1,644 @@
+//! Custody rules: who may do what to which units, and the holdings that result.
+//!
+//! Holdings are ranges of unit indexes with one holder and one state. An event
+//! splits only the ranges it touches, so a million-unit batch stays a few rows.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+use super::party::{PartyKind, Slug};
+use super::statement::{
+    BatchId, EventStatement, EventType, ExceptionType, Resolution, StatementId, UnitRange,
+};
+
+/// Movement state of held units (CBV dispositions; recall is tracked beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// In the holder's stock.
+    Active,
+    /// Shipped, not yet received.
+    InTransit,
+    /// Held but set aside (received damaged).
+    SellableNotAccessible,
+    /// Sold to a consumer.
+    RetailSold,
+    /// Returned by a consumer or quarantined.
+    Returned,
+    /// Destroyed.
+    Destroyed,
+}
+
+impl Disposition {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Active => "active",
+            Disposition::InTransit => "in_transit",
+            Disposition::SellableNotAccessible => "sellable_not_accessible",
+            Disposition::RetailSold => "retail_sold",
+            Disposition::Returned => "returned",
+            Disposition::Destroyed => "destroyed",
+        }
+    }
+
+    /// Parses the snake_case name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "active" => Disposition::Active,
+            "in_transit" => Disposition::InTransit,
+            "sellable_not_accessible" => Disposition::SellableNotAccessible,
+            "retail_sold" => Disposition::RetailSold,
+            "returned" => Disposition::Returned,
+            "destroyed" => Disposition::Destroyed,
+            _ => return None,
+        })
+    }
+}
+
+/// A run of units with one holder and one state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holding {
+    /// Batch and indexes.
+    #[serde(flatten)]
+    pub range: UnitRange,
+    /// Who has custody.
+    pub holder: Slug,
+    /// Movement state.
+    pub disposition: Disposition,
+    /// The shipping/returning event while in transit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipment: Option<StatementId>,
+    /// The named receiver while in transit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dest: Option<Slug>,
+    /// The recall event, once recalled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall: Option<StatementId>,
+}
+
+impl Holding {
+    fn piece(&self, first: u64, last: u64) -> Holding {
+        let mut h = self.clone();
+        h.range.first = first;
+        h.range.last = last;
+        h
+    }
+}
+
+/// What the rules need to know about a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFacts {
+    /// The factory that minted it.
+    pub party: Slug,
+    /// Units minted.
+    pub quantity: u64,
+}
+
+/// Everything outside the event that the rules consult.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// Id of the event being applied.
+    pub id: StatementId,
+    /// Kind of the signing party.
+    pub signer_kind: PartyKind,
+    /// Facts about every batch the event touches.
+    pub batches: &'a HashMap<BatchId, BatchFacts>,
+    /// Whether the `to` party exists.
+    pub to_exists: bool,
+    /// The event named in `shipment`, if any.
+    pub shipment: Option<&'a EventStatement>,
+}
+
+/// Why an event breaks a custody rule.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum CustodyError {
+    /// The event names no units.
+    #[error("the event names no units (\"objects\" is empty)")]
+    NoObjects,
+    /// first > last.
+    #[error("range {first}..{last} is backwards")]
+    Backwards {
+        /// First index.
+        first: u64,
+        /// Last index.
+        last: u64,
+    },
+    /// Two object ranges overlap.
+    #[error("units {first}..{last} of batch {batch} are named twice")]
+    Overlap {
+        /// Batch.
+        batch: String,
+        /// First index.
+        first: u64,
+        /// Last index.
+        last: u64,
+    },
+    /// A batch that is not on record.
+    #[error("batch {0} is not on record")]
+    UnknownBatch(String),
+    /// Indexes beyond the batch quantity.
+    #[error("unit {last} of batch {batch} was never minted (the batch has {quantity} units, 0..{})", quantity.saturating_sub(1))]
+    NotMinted {
+        /// Batch.
+        batch: String,
+        /// Offending index.
+        last: u64,
+        /// Units in the batch.
+        quantity: u64,
+    },
+    /// `prev` names other batches than the objects touch.
+    #[error("\"prev\" must name exactly the batches the event touches: {0}")]
+    PrevBatches(String),
+    /// A field this event type needs.
+    #[error("a {event} event needs \"{field}\"")]
+    Missing {
+        /// Event type.
+        event: &'static str,
+        /// Field name.
+        field: &'static str,
+    },
+    /// A field this event type does not take.
+    #[error("a {event} event does not take \"{field}\"")]
+    Unexpected {
+        /// Event type.
+        event: &'static str,
+        /// Field name.
+        field: &'static str,
+    },
+    /// The signer does not hold the units.
+    #[error("{signer} does not hold units {first}..{last} of batch {batch} ({holder} does)")]
+    NotHolder {
+        /// Who signed.
+        signer: String,
+        /// Who holds.
+        holder: String,
+        /// Batch.
+        batch: String,
+        /// First index.
+        first: u64,
+        /// Last index.
+        last: u64,
+    },
+    /// The units are in the wrong state for this step.
+    #[error("units {first}..{last} of batch {batch} are {is}; {event} needs them {needs}")]
+    WrongState {
+        /// Batch.
+        batch: String,
+        /// First index.
+        first: u64,
+        /// Last index.
+        last: u64,
+        /// Their state.
+        is: &'static str,
+        /// Event type.
+        event: &'static str,
+        /// The state needed.
+        needs: &'static str,
+    },
+    /// Receiving something not in the named shipment, or not addressed to the signer.
+    #[error("units {first}..{last} of batch {batch} are not in transit to {signer} in shipment {shipment}")]
+    NotInShipment {
+        /// Who signed.
+        signer: String,
+        /// Batch.
+        batch: String,
+        /// First index.
+        first: u64,
+        /// Last index.
+        last: u64,
+        /// The shipment named.
+        shipment: String,
+    },
+    /// Recalled units may not be sold.
+    #[error("units {first}..{last} of batch {batch} are recalled and may not be sold")]
+    Recalled {
+        /// Batch.
+        batch: String,
+        /// First index.
+        first: u64,
+        /// Last index.
+        last: u64,
+    },
+    /// The party kind may not sign this event type.
+    #[error("a {kind} party may not sign {event} events")]
+    PartyKind {
+        /// The signer's kind.
+        kind: &'static str,
+        /// Event type.
+        event: &'static str,
+    },
+    /// Shipping to oneself or to nobody registered.
+    #[error("receiver \"{0}\" is not a registered party other than the sender")]
+    BadReceiver(String),
+    /// The named shipment is not a shipping/returning event to the signer.
+    #[error("shipment {0} is not a shipment addressed to the signer")]
+    BadShipment(String),
+    /// An exception that contradicts the objects.
+    #[error("exception {0}")]
+    BadException(String),
+}
+
+/// The checks that need only the event: ranges well-formed, fields fit the type.
+pub fn check_shape(ev: &EventStatement) -> Result<(), CustodyError> {
+    use EventType::*;
+    let name = ev.event_type.as_str();
+    if ev.objects.is_empty() {
+        return Err(CustodyError::NoObjects);
+    }
+    let all_ranges = ev
+        .objects
+        .iter()
+        .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
+    for r in all_ranges {
+        if r.first > r.last {
+            return Err(CustodyError::Backwards {
+                first: r.first,
+                last: r.last,
+            });
+        }
+    }
+    let mut sorted = ev.objects.clone();
+    sorted.sort();
+    for w in sorted.windows(2) {
+        if w[0].batch == w[1].batch && w[1].first <= w[0].last {
+            return Err(CustodyError::Overlap {
+                batch: w[1].batch.hex(),
+                first: w[1].first,
+                last: w[0].last.min(w[1].last),
+            });
+        }
+    }
+    let touched: Vec<BatchId> = batches_touched(ev);
+    let named: Vec<BatchId> = ev.prev.keys().copied().collect();
+    if touched != named {
+        let list: Vec<String> = touched.iter().map(|b| b.hex()).collect();
+        return Err(CustodyError::PrevBatches(list.join(", ")));
+    }
+    let need = |ok: bool, field: &'static str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(CustodyError::Missing { event: name, field })
+        }
+    };
+    let refuse = |present: bool, field: &'static str| {
+        if present {
+            Err(CustodyError::Unexpected { event: name, field })
+        } else {
+            Ok(())
+        }
+    };
+    match ev.event_type {
+        Shipping => {
+            need(ev.to.is_some(), "to")?;
+            refuse(ev.shipment.is_some(), "shipment")?;
+        }
+        Receiving => need(ev.shipment.is_some(), "shipment")?,
+        AcceptingReturn => need(ev.resolution.is_some(), "resolution")?,
+        Recalling => {
+            need(ev.reason.is_some(), "reason")?;
+            need(ev.instructions.is_some(), "instructions")?;
+        }
+        Inspecting => need(ev.result.is_some(), "result")?,
+        RetailSelling | Returning | Destroying => {}
+    }
+    if ev.event_type != Receiving {
+        refuse(!ev.exceptions.is_empty(), "exceptions")?;
+    }
+    if !matches!(ev.event_type, Shipping | Returning) {
+        refuse(ev.to.is_some(), "to")?;
+    }
+    if !matches!(ev.event_type, Receiving | AcceptingReturn) {
+        refuse(ev.shipment.is_some(), "shipment")?;
+    }
+    Ok(())
+}
+
+/// Batches an event touches, sorted and without repeats.
+pub fn batches_touched(ev: &EventStatement) -> Vec<BatchId> {
+    let mut b: Vec<BatchId> = ev.objects.iter().map(|r| r.batch).collect();
+    b.sort();
+    b.dedup();
+    b
+}
+
+/// Compares `prev` with the current chain heads; returns the heads that moved on.
+pub fn stale_heads(
+    ev: &EventStatement,
+    heads: &BTreeMap<BatchId, StatementId>,
+) -> BTreeMap<BatchId, StatementId> {
+    ev.prev
+        .iter()
+        .filter_map(|(batch, prev)| match heads.get(batch) {
+            Some(head) if head != prev => Some((*batch, *head)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Applies an event to the holdings that overlap its objects.
+///
+/// `current` must hold every holding row overlapping any object range; the
+/// result replaces exactly those rows.
+pub fn apply(
+    ev: &EventStatement,
+    ctx: &Context,
+    current: &[Holding],
+) -> Result<Vec<Holding>, CustodyError> {
+    check_shape(ev)?;
+    check_party_kind(ev, ctx)?;
+    for r in &ev.objects {
+        let facts = ctx
+            .batches
+            .get(&r.batch)
+            .ok_or_else(|| CustodyError::UnknownBatch(r.batch.hex()))?;
+        if r.last >= facts.quantity {
+            return Err(CustodyError::NotMinted {
+                batch: r.batch.hex(),
+                last: r.last,
+                quantity: facts.quantity,
+            });
+        }
+    }
+    check_links(ev, ctx)?;
+
+    let mut out = Vec::with_capacity(current.len() + 2 * ev.objects.len());
+    for h in current {
+        // Cut the holding at every object boundary that falls inside it.
+        let mut cursor = h.range.first;
+        let mut inside: Vec<&UnitRange> = ev
+            .objects
+            .iter()
+            .filter(|r| r.batch == h.range.batch && r.first <= h.range.last && r.last >= h.range.first)
+            .collect();
+        inside.sort();
+        for r in inside {
+            let lo = r.first.max(h.range.first);
+            let hi = r.last.min(h.range.last);
+            if cursor < lo {
+                out.push(h.piece(cursor, lo - 1));
+            }
+            out.push(transform(ev, ctx, h.piece(lo, hi))?);
+            cursor = hi + 1;
+        }
+        if cursor <= h.range.last {
+            out.push(h.piece(cursor, h.range.last));
+        }
+    }
+    check_exceptions(ev, current)?;
+    Ok(merge(out))
+}
+
+fn check_party_kind(ev: &EventStatement, ctx: &Context) -> Result<(), CustodyError> {
+    use EventType::*;
+    let ok = match ev.event_type {
+        RetailSelling | Returning | AcceptingReturn => {
+            matches!(ctx.signer_kind, PartyKind::B2 | PartyKind::B1 | PartyKind::Factory)
+        }
+        Recalling => matches!(ctx.signer_kind, PartyKind::Factory | PartyKind::Inspector),
+        Inspecting => ctx.signer_kind == PartyKind::Inspector,
+        Shipping | Receiving | Destroying => ctx.signer_kind != PartyKind::Inspector,
+    };
+    // Retail sale is the B2's step in the F2B2B2C chain.
+    let ok = ok && (ev.event_type != RetailSelling || ctx.signer_kind == PartyKind::B2);
+    if ok {
+        Ok(())
+    } else {
+        Err(CustodyError::PartyKind {
+            kind: ctx.signer_kind.as_str(),
+            event: ev.event_type.as_str(),
+        })
+    }
+}
+
+fn check_links(ev: &EventStatement, ctx: &Context) -> Result<(), CustodyError> {
+    if let Some(to) = &ev.to {
+        if !ctx.to_exists || *to == ev.party {
+            return Err(CustodyError::BadReceiver(to.to_string()));
+        }
+    }
+    if let Some(id) = ev.shipment {
+        let expected = match ev.event_type {
+            EventType::Receiving => EventType::Shipping,
+            _ => EventType::Returning,
+        };
+        let ok = ctx
+            .shipment
+            .is_some_and(|s| s.event_type == expected && s.to.as_ref() == Some(&ev.party));
+        if !ok {
+            return Err(CustodyError::BadShipment(id.hex()));
+        }
+    }
+    if ev.event_type == EventType::Recalling && ctx.signer_kind == PartyKind::Factory {
+        for r in &ev.objects {
+            let own = ctx.batches.get(&r.batch).is_some_and(|b| b.party == ev.party);
+            if !own {
+                return Err(CustodyError::PartyKind {
+                    kind: "factory other than the batch's maker",
+                    event: "recalling",
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Receiving exceptions must agree with what was received and what was shipped.
+fn check_exceptions(ev: &EventStatement, current: &[Holding]) -> Result<(), CustodyError> {
+    let covered = |r: &UnitRange, set: &[UnitRange]| {
+        set.iter()
+            .any(|o| o.batch == r.batch && o.first <= r.first && o.last >= r.last)
+    };
+    for ex in &ev.exceptions {
+        for r in &ex.objects {
+            match ex.kind {
+                ExceptionType::Damaged if !covered(r, &ev.objects) => {
+                    return Err(CustodyError::BadException(format!(
+                        "damaged units {}..{} must also be listed as received",
+                        r.first, r.last
+                    )));
+                }
+                ExceptionType::Shortage => {
+                    let overlaps_received = ev
+                        .objects
+                        .iter()
+                        .any(|o| o.batch == r.batch && o.first <= r.last && o.last >= r.first);
+                    let in_shipment = current.iter().any(|h| {
+                        h.range.batch == r.batch
+                            && h.disposition == Disposition::InTransit
+                            && h.shipment == ev.shipment
+                    });
+                    if overlaps_received || !in_shipment {
+                        return Err(CustodyError::BadException(format!(
+                            "shortage {}..{} must be units of the shipment that were not received",
+                            r.first, r.last
+                        )));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn wrong_state(ev: &EventStatement, h: &Holding, needs: &'static str) -> CustodyError {
+    CustodyError::WrongState {
+        batch: h.range.batch.hex(),
+        first: h.range.first,
+        last: h.range.last,
+        is: h.disposition.as_str(),
+        event: ev.event_type.as_str(),
+        needs,
+    }
+}
+
+fn require_holder(ev: &EventStatement, h: &Holding) -> Result<(), CustodyError> {
+    if h.holder == ev.party {
+        Ok(())
+    } else {
+        Err(CustodyError::NotHolder {
+            signer: ev.party.to_string(),
+            holder: h.holder.to_string(),
+            batch: h.range.batch.hex(),
+            first: h.range.first,
+            last: h.range.last,
+        })
+    }
+}
+
+fn require_in_shipment(ev: &EventStatement, h: &Holding) -> Result<(), CustodyError> {
+    let ok = h.disposition == Disposition::InTransit
+        && h.shipment == ev.shipment
+        && h.dest.as_ref() == Some(&ev.party);
+    if ok {
+        Ok(())
+    } else {
+        Err(CustodyError::NotInShipment {
+            signer: ev.party.to_string(),
+            batch: h.range.batch.hex(),
+            first: h.range.first,
+            last: h.range.last,
+            shipment: ev.shipment.map(|s| s.hex()).unwrap_or_default(),
+        })
+    }
+}
+
+fn arrive(ev: &EventStatement, mut h: Holding, disposition: Disposition) -> Holding {
+    h.holder = ev.party.clone();
+    h.disposition = disposition;
+    h.shipment = None;
+    h.dest = None;
+    h
+}
+
+fn resolved(r: Option<Resolution>) -> Disposition {
+    match r {
+        Some(Resolution::Restock) => Disposition::Active,
+        Some(Resolution::Destroy) => Disposition::Destroyed,
+        Some(Resolution::Quarantine) | None => Disposition::Returned,
+    }
+}
+
+/// One piece of a holding, fully inside the event's objects, under the event.
+fn transform(ev: &EventStatement, ctx: &Context, mut h: Holding) -> Result<Holding, CustodyError> {
+    use Disposition as D;
+    use EventType::*;
+    match ev.event_type {
+        Shipping => {
+            require_holder(ev, &h)?;
+            if !matches!(h.disposition, D::Active | D::Returned | D::SellableNotAccessible) {
+                return Err(wrong_state(ev, &h, "in stock"));
+            }
+            h.disposition = D::InTransit;
+            h.shipment = Some(ctx.id);
+            h.dest = ev.to.clone();
+        }
+        Receiving => {
+            require_in_shipment(ev, &h)?;
+            let damaged = ev.exceptions.iter().any(|e| {
+                e.kind == ExceptionType::Damaged
+                    && e.objects.iter().any(|r| {
+                        r.batch == h.range.batch && r.first <= h.range.first && r.last >= h.range.last
+                    })
+            });
+            let d = if damaged { D::SellableNotAccessible } else { D::Active };
+            h = arrive(ev, h, d);
+        }
+        RetailSelling => {
+            require_holder(ev, &h)?;
+            if h.disposition != D::Active {
+                return Err(wrong_state(ev, &h, "active (in stock)"));
+            }
+            if h.recall.is_some() {
+                return Err(CustodyError::Recalled {
+                    batch: h.range.batch.hex(),
+                    first: h.range.first,
+                    last: h.range.last,
+                });
+            }
+            h.disposition = D::RetailSold;
+        }
+        Returning => {
+            require_holder(ev, &h)?;
+            match (&ev.to, h.disposition) {
+                // A consumer brings a sold unit back to the counter that sold it.
+                (None, D::RetailSold) => h.disposition = D::Returned,
+                (None, _) => return Err(wrong_state(ev, &h, "retail_sold")),
+                // Stock sent back upstream travels like a shipment.
+                (Some(to), D::Active | D::Returned | D::SellableNotAccessible) => {
+                    h.disposition = D::InTransit;
+                    h.shipment = Some(ctx.id);
+                    h.dest = Some(to.clone());
+                }
+                (Some(_), _) => return Err(wrong_state(ev, &h, "in stock or returned")),
+            }
+        }
+        AcceptingReturn => {
+            if ev.shipment.is_some() {
+                require_in_shipment(ev, &h)?;
+                h = arrive(ev, h, resolved(ev.resolution));
+            } else {
+                require_holder(ev, &h)?;
+                if h.disposition != D::Returned {
+                    return Err(wrong_state(ev, &h, "returned"));
+                }
+                h.disposition = resolved(ev.resolution);
+            }
+        }
+        Recalling => h.recall = Some(ctx.id),
+        Inspecting => {}
+        Destroying => {
+            require_holder(ev, &h)?;
+            if matches!(h.disposition, D::InTransit | D::Destroyed | D::RetailSold) {
+                return Err(wrong_state(ev, &h, "held"));
+            }
+            h.disposition = D::Destroyed;
+        }
+    }
+    Ok(h)
+}
+
+/// Joins neighbouring ranges in the same state so holdings stay few.
+fn merge(mut hs: Vec<Holding>) -> Vec<Holding> {
+    hs.sort_by(|a, b| a.range.cmp(&b.range));
+    let mut out: Vec<Holding> = Vec::with_capacity(hs.len());
+    for h in hs {
+        if let Some(prev) = out.last_mut() {
+            let same = prev.range.batch == h.range.batch
+                && prev.range.last + 1 == h.range.first
+                && prev.holder == h.holder
+                && prev.disposition == h.disposition
+                && prev.shipment == h.shipment
+                && prev.dest == h.dest
+                && prev.recall == h.recall;
+            if same {
+                prev.range.last = h.range.last;
+                continue;
+            }
+        }
+        out.push(h);
+    }
+    out
+}

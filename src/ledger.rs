@@ -1,0 +1,483 @@
+//! The ledger: verifies submitted statements against keys and rules, then appends them.
+//!
+//! HTTP handlers and the demo both come through here, so every statement meets
+//! the same checks in the same order whatever door it came in by.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+use crate::domain::custody::{self, CustodyError, Holding};
+use crate::domain::keys::{self, KeyError, KeyRecord};
+use crate::domain::party::{PartyKind, Role, Slug};
+use crate::domain::statement::{
+    BatchId, BatchStatement, EventStatement, KeyAction, KeyStatement, StatementId, MAX_QUANTITY,
+    VERSION,
+};
+use crate::domain::time::Timestamp;
+use crate::domain::verdict::{self, ScanFacts, SuspectReason, Verdict};
+use crate::gs1::{self, Key};
+use crate::sign::{self, Kind, Parsed, SignError};
+use crate::store::{Appended, DynStore, KeyChange, NewStatement, Party, StoreError, TokenOwner};
+
+/// How far in the future a statement time may lie (clock skew between stations).
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// Why a submission was refused. Each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Not acceptable JSON or no valid `sig` (400).
+    #[error("{0}")]
+    Malformed(String),
+    /// JSON, but not a statement of this kind: missing, unknown or mistyped fields (400).
+    #[error("{0}")]
+    Schema(String),
+    /// The token does not speak for the signing party (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The signing key is revoked (403).
+    #[error("{0}")]
+    Revoked(String),
+    /// The signature does not verify (422).
+    #[error("signature does not verify under key {0}")]
+    BadSignature(String),
+    /// Key not on record or not allowed to sign this (422).
+    #[error("{0}")]
+    Key(String),
+    /// A rule of the statement kind is broken (422).
+    #[error("{0}")]
+    Rule(String),
+    /// A custody rule is broken (422).
+    #[error(transparent)]
+    Custody(#[from] CustodyError),
+    /// A chain head moved on (409).
+    #[error("the batch chain moved on since this event was signed; re-read the head and re-sign")]
+    Conflict(BTreeMap<BatchId, StatementId>),
+    /// Something unique already exists (409).
+    #[error("{0}")]
+    Exists(String),
+    /// The database failed (500).
+    #[error("storage failed: {0}")]
+    Store(StoreError),
+}
+
+impl From<StoreError> for SubmitError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(h) => SubmitError::Conflict(h),
+            StoreError::Custody(c) => SubmitError::Custody(c),
+            StoreError::Exists(m) => SubmitError::Exists(m),
+            other => SubmitError::Store(other),
+        }
+    }
+}
+
+impl From<SignError> for SubmitError {
+    fn from(e: SignError) -> Self {
+        SubmitError::Malformed(e.to_string())
+    }
+}
+
+impl From<KeyError> for SubmitError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Revoked { .. } => SubmitError::Revoked(e.to_string()),
+            other => SubmitError::Key(other.to_string()),
+        }
+    }
+}
+
+/// What the ledger answers for an accepted (or already stored) statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// Statement id.
+    pub id: String,
+    /// Kind.
+    pub kind: Kind,
+    /// Leaf index in the log.
+    pub seq: i64,
+    /// `stored` or `duplicate`.
+    pub status: &'static str,
+}
+
+/// The verification pipeline in front of a store.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    /// The database.
+    pub store: DynStore,
+}
+
+/// A statement that parsed, whose signing party and key are known.
+struct Checked {
+    parsed: Parsed,
+    party: Party,
+    key: KeyRecord,
+    time: Timestamp,
+}
+
+fn typed<T: serde::de::DeserializeOwned>(parsed: &Parsed) -> Result<T, SubmitError> {
+    serde_json::from_value(Value::Object(parsed.body.clone()))
+        .map_err(|e| SubmitError::Schema(format!("{} statement: {e}", parsed.kind)))
+}
+
+impl Ledger {
+    /// Wraps a store.
+    pub fn new(store: DynStore) -> Self {
+        Ledger { store }
+    }
+
+    /// Verifies and appends one statement sent by `owner`.
+    pub async fn submit(&self, kind: Kind, text: &str, owner: &TokenOwner) -> Result<Receipt, SubmitError> {
+        let parsed = sign::parse_statement(kind, text)?;
+        match kind {
+            Kind::Batch => {
+                let b: BatchStatement = typed(&parsed)?;
+                let Some(c) = self.check(parsed, owner, &b.party, &b.key, b.time, b.v, &[Role::Mint]).await? else {
+                    return self.duplicate_of_text(kind, text).await;
+                };
+                check_batch(&b, &c.party)?;
+                let appended = self.store.append_batch(&self.new_statement(&c), &b).await?;
+                Ok(receipt(&c.parsed, appended))
+            }
+            Kind::Event => {
+                let e: EventStatement = typed(&parsed)?;
+                let roles = e.event_type.roles();
+                let Some(c) = self.check(parsed, owner, &e.party, &e.key, e.time, e.v, roles).await? else {
+                    return self.duplicate_of_text(kind, text).await;
+                };
+                custody::check_shape(&e)?;
+                let appended = self.store.append_event(&self.new_statement(&c), &e, c.party.kind).await?;
+                Ok(receipt(&c.parsed, appended))
+            }
+            Kind::Key => {
+                let k: KeyStatement = typed(&parsed)?;
+                let Some(c) = self.check(parsed, owner, &k.party, &k.key, k.time, k.v, &[Role::Root]).await? else {
+                    return self.duplicate_of_text(kind, text).await;
+                };
+                keys::check_key_statement(&k, &c.key)?;
+                let change = self.key_change(&k).await?;
+                let appended = self.store.append_key(&self.new_statement(&c), &change).await?;
+                Ok(receipt(&c.parsed, appended))
+            }
+            Kind::Label => Err(SubmitError::Rule(
+                "labels are not stored; they are verified when scanned".into(),
+            )),
+        }
+    }
+
+    async fn duplicate_of_text(&self, kind: Kind, text: &str) -> Result<Receipt, SubmitError> {
+        let parsed = sign::parse_statement(kind, text)?;
+        let stored = self
+            .store
+            .statement(&parsed.id)
+            .await?
+            .ok_or_else(|| SubmitError::Store(StoreError::NotFound(parsed.id.clone())))?;
+        Ok(Receipt {
+            id: parsed.id,
+            kind,
+            seq: stored.seq,
+            status: "duplicate",
+        })
+    }
+
+    /// The checks every kind shares. `None` means the statement is already stored.
+    #[allow(clippy::too_many_arguments)]
+    async fn check(
+        &self,
+        parsed: Parsed,
+        owner: &TokenOwner,
+        party: &Slug,
+        key_id: &str,
+        time: Timestamp,
+        version: u32,
+        roles: &[Role],
+    ) -> Result<Option<Checked>, SubmitError> {
+        if version != VERSION {
+            return Err(SubmitError::Schema(format!(
+                "statement version {version} is not supported; this server reads v{VERSION}"
+            )));
+        }
+        match owner {
+            TokenOwner::Party(p) if p == party => {}
+            TokenOwner::Party(p) => {
+                return Err(SubmitError::Forbidden(format!(
+                    "this token is {p}'s; it cannot submit a statement signed by {party}"
+                )))
+            }
+            TokenOwner::Admin => {
+                return Err(SubmitError::Forbidden(
+                    "the operator token cannot submit party statements; use the party's token".into(),
+                ))
+            }
+        }
+        // A replay answers with what is stored, even if the key has since been revoked.
+        if self.store.statement(&parsed.id).await?.is_some() {
+            return Ok(None);
+        }
+        let party = self
+            .store
+            .party(party.as_str())
+            .await?
+            .ok_or_else(|| SubmitError::Key(format!("party \"{party}\" is not registered")))?;
+        let key = self
+            .store
+            .key(key_id)
+            .await?
+            .ok_or_else(|| SubmitError::Key(format!("key {key_id} is not on record")))?;
+        let public = sign::parse_public_key(&key.public_key).map_err(|e| SubmitError::Key(e.to_string()))?;
+        parsed
+            .verify(&public)
+            .map_err(|_| SubmitError::BadSignature(key_id.to_owned()))?;
+        let now = Timestamp::now();
+        if time.unix() > now.unix() + MAX_SKEW_SECS {
+            return Err(SubmitError::Rule(format!(
+                "statement is dated {time}, in the future (server time {now}); check the station clock"
+            )));
+        }
+        keys::may_sign(&key, &party.slug, roles, time, Some(now))?;
+        Ok(Some(Checked { parsed, party, key, time }))
+    }
+
+    fn new_statement(&self, c: &Checked) -> NewStatement {
+        NewStatement {
+            id: c.parsed.id.clone(),
+            kind: c.parsed.kind,
+            party: c.party.slug.clone(),
+            key_id: c.key.key_id.clone(),
+            time: c.time,
+            json: c.parsed.stored_json(),
+        }
+    }
+
+    async fn key_change(&self, k: &KeyStatement) -> Result<KeyChange, SubmitError> {
+        let subject = sign::parse_public_key(&k.subject).map_err(|e| SubmitError::Rule(format!("subject: {e}")))?;
+        let key_id = sign::key_id(&subject);
+        match k.action {
+            KeyAction::Certify => Ok(KeyChange::Certify(KeyRecord {
+                key_id,
+                party: k.party.clone(),
+                public_key: sign::b64(subject.as_bytes()),
+                // check_key_statement guaranteed role and window are present.
+                role: k.role.unwrap_or(Role::Dock),
+                not_before: k.not_before,
+                not_after: k.not_after,
+                revoked: None,
+            })),
+            KeyAction::Revoke => {
+                let rec = self.store.key(&key_id).await?;
+                match rec {
+                    Some(r) if r.party == k.party && r.role != Role::Root => {
+                        Ok(KeyChange::Revoke { key_id, at: k.time })
+                    }
+                    _ => Err(KeyError::NotStationKey(key_id).into()),
+                }
+            }
+        }
+    }
+
+    /// Checks a label signature against the factory's minting keys; true if one verifies.
+    pub async fn label_signature_ok(&self, factory: &Slug, path: &str, sig: &str) -> Result<bool, StoreError> {
+        for k in self.store.keys_of(factory).await? {
+            if !matches!(k.role, Role::Root | Role::Mint) {
+                continue;
+            }
+            if let Ok(public) = sign::parse_public_key(&k.public_key) {
+                if sign::verify_label(path, sig, &public).is_ok() {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Everything a scan of a label shows: verdict, batch, unit state and history.
+    pub async fn scan(&self, key: &Key, sig: Option<&str>, today: crate::domain::time::Date) -> Result<ScanReport, StoreError> {
+        let mut report = ScanReport {
+            verdict: Verdict::Unknown,
+            reason: None,
+            path: key.canonical_path(),
+            signature_ok: false,
+            batch: None,
+            unit_index: None,
+            holding: None,
+            holder: None,
+            recall: None,
+            history: Vec::new(),
+        };
+        let Key::Unit { gtin, lot, serial } = key else {
+            return Ok(report);
+        };
+        let Some(batch) = self.store.batch_by_lot(gtin.as_str(), lot.as_str()).await? else {
+            return Ok(report);
+        };
+        let record: BatchStatement = parse_stored(&batch.statement.json)?;
+        let index = unit_index(serial.as_str(), record.serial_prefix.as_deref(), batch.quantity);
+        report.signature_ok = match sig {
+            Some(s) => self.label_signature_ok(&batch.party, &report.path, s).await?,
+            None => false,
+        };
+        let holding = match index {
+            Some(i) => self.store.unit(&batch.id, i).await?,
+            None => None,
+        };
+        let holder = match &holding {
+            Some(h) => self.store.party(h.holder.as_str()).await?,
+            None => None,
+        };
+        let facts = ScanFacts {
+            signature_ok: report.signature_ok,
+            minted: holding.is_some(),
+            recalled: holding.as_ref().is_some_and(|h| h.recall.is_some()),
+            expires: record.expires,
+            today,
+            disposition: holding.as_ref().map(|h| h.disposition),
+            holder_kind: holder.as_ref().map(|p| p.kind),
+            scanners_after_sale: 0,
+        };
+        let (v, reason) = verdict::decide(&facts);
+        report.verdict = v;
+        report.reason = reason;
+        if let (Some(i), Some(h)) = (index, &holding) {
+            report.unit_index = Some(i);
+            for st in self.store.unit_events(&batch.id, i).await? {
+                report.history.push(serde_json::from_str(&st.json).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            }
+            if let Some(r) = h.recall {
+                if let Some(st) = self.store.statement(&r.hex()).await? {
+                    report.recall = Some(parse_stored(&st.json)?);
+                }
+            }
+        }
+        report.batch = Some(BatchView { id: batch.id.hex(), head: batch.head.hex(), record });
+        report.holding = holding;
+        report.holder = holder;
+        Ok(report)
+    }
+}
+
+/// Index of a unit from its serial: `{prefix}{index}` in base 10 without leading zeros.
+pub fn unit_index(serial: &str, prefix: Option<&str>, quantity: u64) -> Option<u64> {
+    let digits = serial.strip_prefix(prefix.unwrap_or(""))?;
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    let index: u64 = digits.parse().ok().filter(|_| canonical)?;
+    (index < quantity).then_some(index)
+}
+
+/// The serial printed for a unit index.
+pub fn serial_for(index: u64, prefix: Option<&str>) -> String {
+    format!("{}{index}", prefix.unwrap_or(""))
+}
+
+fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
+    let mut v: Value = serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("sig");
+    }
+    serde_json::from_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn receipt(parsed: &Parsed, appended: Appended) -> Receipt {
+    let (seq, status) = match appended {
+        Appended::Stored(s) => (s, "stored"),
+        Appended::Duplicate(s) => (s, "duplicate"),
+    };
+    Receipt { id: parsed.id.clone(), kind: parsed.kind, seq, status }
+}
+
+/// Batch-record rules beyond the field types.
+fn check_batch(b: &BatchStatement, party: &Party) -> Result<(), SubmitError> {
+    let rule = |m: String| Err(SubmitError::Rule(m));
+    if party.kind != PartyKind::Factory {
+        return rule(format!("only a factory mints batches; {} is a {}", party.slug, party.kind.as_str()));
+    }
+    if b.quantity == 0 || b.quantity > MAX_QUANTITY {
+        return rule(format!("quantity must be 1 to {MAX_QUANTITY}, got {}", b.quantity));
+    }
+    if b.product.trim().is_empty() {
+        return rule("product name is empty".into());
+    }
+    if let Some(e) = b.expires {
+        if e < b.produced {
+            return rule(format!("expiry {e} is before production date {}", b.produced));
+        }
+    }
+    // The longest serial must still be a valid AI 21 value.
+    let longest = serial_for(b.quantity - 1, b.serial_prefix.as_deref());
+    if let Err(e) = gs1::Serial::parse(&longest) {
+        return rule(format!("serial_prefix gives serials like \"{longest}\": {e}"));
+    }
+    for c in &b.certificates {
+        let ok = c.sha256.len() == 64 && c.sha256.bytes().all(|x| matches!(x, b'0'..=b'9' | b'a'..=b'f'));
+        if !ok {
+            return rule(format!("certificate \"{}\": sha256 must be 64 lowercase hex digits", c.name));
+        }
+    }
+    for i in &b.inputs {
+        if [&i.material, &i.supplier, &i.supplier_lot, &i.origin].iter().any(|s| s.trim().is_empty()) {
+            return rule("each input needs material, supplier, supplier_lot and origin".into());
+        }
+    }
+    Ok(())
+}
+
+/// The batch as a scan shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchView {
+    /// Batch id.
+    pub id: String,
+    /// Current chain head.
+    pub head: String,
+    /// The signed record.
+    pub record: BatchStatement,
+}
+
+/// What a scan shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why suspect, when suspect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SuspectReason>,
+    /// Canonical Digital Link path that was (or would be) signed.
+    pub path: String,
+    /// The label signature verified.
+    pub signature_ok: bool,
+    /// The batch, if found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchView>,
+    /// The unit index, if minted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_index: Option<u64>,
+    /// The unit's holding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holding: Option<Holding>,
+    /// The current holder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<Party>,
+    /// The recall covering the unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall: Option<EventStatement>,
+    /// Custody events that named this unit, oldest first, as signed.
+    pub history: Vec<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_map_to_indexes_only_in_canonical_form() {
+        assert_eq!(unit_index("0", None, 10), Some(0));
+        assert_eq!(unit_index("9", None, 10), Some(9));
+        assert_eq!(unit_index("10", None, 10), None);
+        assert_eq!(unit_index("07", None, 10), None);
+        assert_eq!(unit_index("A7", Some("A"), 10), Some(7));
+        assert_eq!(unit_index("7", Some("A"), 10), None);
+        assert_eq!(unit_index("", None, 10), None);
+        assert_eq!(unit_index("+1", None, 10), None);
+        assert_eq!(serial_for(7, Some("A")), "A7");
+    }
+}

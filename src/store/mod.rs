@@ -1,0 +1,235 @@
+//! Storage: one trait of business operations, one implementation per database.
+//!
+//! Every append runs in one transaction that checks for a duplicate id, takes
+//! the next leaf index under the log lock, checks chain heads (compare-and-swap),
+//! applies the custody rules and writes statement, holdings and heads together.
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::domain::custody::{CustodyError, Holding};
+use crate::domain::keys::KeyRecord;
+use crate::domain::party::{PartyKind, Slug};
+use crate::domain::statement::{BatchId, BatchStatement, EventStatement, StatementId};
+use crate::domain::time::Timestamp;
+use crate::sign::Kind;
+
+pub mod postgres;
+pub mod sqlite;
+
+/// A registered party.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Party {
+    /// Short name.
+    pub slug: Slug,
+    /// Display name.
+    pub name: String,
+    /// Place in the chain.
+    pub kind: PartyKind,
+    /// GS1 Global Location Number, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gln: Option<String>,
+}
+
+/// Who a bearer token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOwner {
+    /// The server operator.
+    Admin,
+    /// A party.
+    Party(Slug),
+}
+
+/// A verified statement ready to append.
+#[derive(Debug, Clone)]
+pub struct NewStatement {
+    /// Statement id.
+    pub id: String,
+    /// Kind.
+    pub kind: Kind,
+    /// Signing party.
+    pub party: Slug,
+    /// Signing key id.
+    pub key_id: String,
+    /// Statement time.
+    pub time: Timestamp,
+    /// Stored JSON (JCS with `sig`).
+    pub json: String,
+}
+
+/// A statement as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredStatement {
+    /// Leaf index in the log.
+    pub seq: i64,
+    /// Statement id.
+    pub id: String,
+    /// Kind.
+    pub kind: String,
+    /// Signing party.
+    pub party: String,
+    /// Stored JSON.
+    pub json: String,
+}
+
+/// A batch on record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRow {
+    /// Batch id.
+    pub id: BatchId,
+    /// The factory.
+    pub party: Slug,
+    /// Units minted.
+    pub quantity: u64,
+    /// Current chain head.
+    pub head: StatementId,
+    /// The signed batch record.
+    pub statement: StoredStatement,
+}
+
+/// A key certification or revocation to record.
+#[derive(Debug, Clone)]
+pub enum KeyChange {
+    /// A newly certified station key.
+    Certify(KeyRecord),
+    /// A key revoked at a time.
+    Revoke {
+        /// Key id.
+        key_id: String,
+        /// From when.
+        at: Timestamp,
+    },
+}
+
+/// The outcome of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Newly stored at this leaf index.
+    Stored(i64),
+    /// Already stored at this leaf index; nothing changed.
+    Duplicate(i64),
+}
+
+/// Storage failures and refusals that only the database can decide.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A chain head moved on: the current heads of the batches concerned.
+    #[error("the batch chain moved on since this event was signed; re-read the head and re-sign")]
+    Conflict(BTreeMap<BatchId, StatementId>),
+    /// The event breaks a custody rule.
+    #[error(transparent)]
+    Custody(#[from] CustodyError),
+    /// Something unique already exists.
+    #[error("{0}")]
+    Exists(String),
+    /// A referenced row is missing.
+    #[error("{0}")]
+    NotFound(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row does not parse: the database was changed behind our back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The operations suyuan needs from a database.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Registers a party, its root key and its first token.
+    async fn create_party(
+        &self,
+        party: &Party,
+        root: &KeyRecord,
+        token_hash: &str,
+    ) -> Result<(), StoreError>;
+    /// Adds a bearer token (hashed) for a party, or for the operator when `party` is None.
+    async fn add_token(&self, hash: &str, party: Option<&Slug>) -> Result<(), StoreError>;
+    /// Looks up a token hash.
+    async fn token(&self, hash: &str) -> Result<Option<TokenOwner>, StoreError>;
+    /// Whether an operator token exists.
+    async fn has_admin(&self) -> Result<bool, StoreError>;
+    /// A party by slug.
+    async fn party(&self, slug: &str) -> Result<Option<Party>, StoreError>;
+    /// All parties.
+    async fn parties(&self) -> Result<Vec<Party>, StoreError>;
+    /// A key by id, with its revocation.
+    async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// Every key of a party.
+    async fn keys_of(&self, party: &Slug) -> Result<Vec<KeyRecord>, StoreError>;
+    /// A statement by id.
+    async fn statement(&self, id: &str) -> Result<Option<StoredStatement>, StoreError>;
+    /// Statements from leaf `from` on, at most `limit`.
+    async fn statements_from(&self, from: i64, limit: i64)
+        -> Result<Vec<StoredStatement>, StoreError>;
+    /// Appends a key statement.
+    async fn append_key(&self, st: &NewStatement, change: &KeyChange)
+        -> Result<Appended, StoreError>;
+    /// Appends a batch record, minting its units to the factory in one range.
+    async fn append_batch(&self, st: &NewStatement, batch: &BatchStatement)
+        -> Result<Appended, StoreError>;
+    /// Appends a custody event under compare-and-swap of its `prev` heads.
+    async fn append_event(
+        &self,
+        st: &NewStatement,
+        event: &EventStatement,
+        signer_kind: PartyKind,
+    ) -> Result<Appended, StoreError>;
+    /// A batch by id.
+    async fn batch(&self, id: &BatchId) -> Result<Option<BatchRow>, StoreError>;
+    /// A batch by product and lot.
+    async fn batch_by_lot(&self, gtin: &str, lot: &str) -> Result<Option<BatchRow>, StoreError>;
+    /// Current chain heads of some batches.
+    async fn heads(&self, batches: &[BatchId])
+        -> Result<BTreeMap<BatchId, StatementId>, StoreError>;
+    /// The holding that contains one unit.
+    async fn unit(&self, batch: &BatchId, index: u64) -> Result<Option<Holding>, StoreError>;
+    /// Events that named one unit, oldest first.
+    async fn unit_events(&self, batch: &BatchId, index: u64)
+        -> Result<Vec<StoredStatement>, StoreError>;
+    /// Everything a party holds or has in transit.
+    async fn holdings_of(&self, party: &Slug) -> Result<Vec<Holding>, StoreError>;
+    /// Every holding of a batch.
+    async fn holdings_of_batch(&self, batch: &BatchId) -> Result<Vec<Holding>, StoreError>;
+    /// Units still in transit under a shipping or returning event.
+    async fn in_shipment(&self, shipment: &StatementId) -> Result<Vec<Holding>, StoreError>;
+    /// Shipping and returning events addressed to a party, newest first.
+    async fn shipments_to(&self, party: &Slug) -> Result<Vec<StoredStatement>, StoreError>;
+}
+
+/// A store shared by the server's handlers.
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the database a URL names (`sqlite://…` or `postgres://…`) and applies migrations.
+pub async fn open(url: &str) -> Result<DynStore, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // PORT: Ok(Arc::new(postgres::PgStore::open(url).await?))
+        let _ = postgres::PgStore::open(url).await?;
+        Err(StoreError::NotFound("PostgreSQL store not built yet".into()))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    }
+}
+
+/// Leaf hash of a stored statement per RFC 6962: SHA-256(0x00 ‖ json).
+pub fn leaf_hash(json: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(json.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Parses a stored id column.
+pub(crate) fn parse_id(text: &str) -> Result<BatchId, StoreError> {
+    BatchId::parse(text).map_err(StoreError::Corrupt)
+}
+
+/// Parses a stored slug column.
+pub(crate) fn parse_slug(text: &str) -> Result<Slug, StoreError> {
+    Slug::parse(text).map_err(StoreError::Corrupt)
+}
