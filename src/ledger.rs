@@ -127,12 +127,20 @@ impl Ledger {
     }
 
     /// Verifies and appends one statement sent by `owner`.
-    pub async fn submit(&self, kind: Kind, text: &str, owner: &TokenOwner) -> Result<Receipt, SubmitError> {
+    pub async fn submit(
+        &self,
+        kind: Kind,
+        text: &str,
+        owner: &TokenOwner,
+    ) -> Result<Receipt, SubmitError> {
         let parsed = sign::parse_statement(kind, text)?;
         match kind {
             Kind::Batch => {
                 let b: BatchStatement = typed(&parsed)?;
-                let Some(c) = self.check(parsed, owner, &b.party, &b.key, b.time, b.v, &[Role::Mint]).await? else {
+                let Some(c) = self
+                    .check(parsed, owner, &b.party, &b.key, b.time, b.v, &[Role::Mint])
+                    .await?
+                else {
                     return self.duplicate_of_text(kind, text).await;
                 };
                 check_batch(&b, &c.party)?;
@@ -142,21 +150,33 @@ impl Ledger {
             Kind::Event => {
                 let e: EventStatement = typed(&parsed)?;
                 let roles = e.event_type.roles();
-                let Some(c) = self.check(parsed, owner, &e.party, &e.key, e.time, e.v, roles).await? else {
+                let Some(c) = self
+                    .check(parsed, owner, &e.party, &e.key, e.time, e.v, roles)
+                    .await?
+                else {
                     return self.duplicate_of_text(kind, text).await;
                 };
                 custody::check_shape(&e)?;
-                let appended = self.store.append_event(&self.new_statement(&c), &e, c.party.kind).await?;
+                let appended = self
+                    .store
+                    .append_event(&self.new_statement(&c), &e, c.party.kind)
+                    .await?;
                 Ok(receipt(&c.parsed, appended))
             }
             Kind::Key => {
                 let k: KeyStatement = typed(&parsed)?;
-                let Some(c) = self.check(parsed, owner, &k.party, &k.key, k.time, k.v, &[Role::Root]).await? else {
+                let Some(c) = self
+                    .check(parsed, owner, &k.party, &k.key, k.time, k.v, &[Role::Root])
+                    .await?
+                else {
                     return self.duplicate_of_text(kind, text).await;
                 };
                 keys::check_key_statement(&k, &c.key)?;
                 let change = self.key_change(&k).await?;
-                let appended = self.store.append_key(&self.new_statement(&c), &change).await?;
+                let appended = self
+                    .store
+                    .append_key(&self.new_statement(&c), &change)
+                    .await?;
                 Ok(receipt(&c.parsed, appended))
             }
             Kind::Label => Err(SubmitError::Rule(
@@ -206,7 +226,8 @@ impl Ledger {
             }
             TokenOwner::Admin => {
                 return Err(SubmitError::Forbidden(
-                    "the operator token cannot submit party statements; use the party's token".into(),
+                    "the operator token cannot submit party statements; use the party's token"
+                        .into(),
                 ))
             }
         }
@@ -224,7 +245,8 @@ impl Ledger {
             .key(key_id)
             .await?
             .ok_or_else(|| SubmitError::Key(format!("key {key_id} is not on record")))?;
-        let public = sign::parse_public_key(&key.public_key).map_err(|e| SubmitError::Key(e.to_string()))?;
+        let public =
+            sign::parse_public_key(&key.public_key).map_err(|e| SubmitError::Key(e.to_string()))?;
         parsed
             .verify(&public)
             .map_err(|_| SubmitError::BadSignature(key_id.to_owned()))?;
@@ -235,7 +257,12 @@ impl Ledger {
             )));
         }
         keys::may_sign(&key, &party.slug, roles, time, Some(now))?;
-        Ok(Some(Checked { parsed, party, key, time }))
+        Ok(Some(Checked {
+            parsed,
+            party,
+            key,
+            time,
+        }))
     }
 
     fn new_statement(&self, c: &Checked) -> NewStatement {
@@ -250,7 +277,8 @@ impl Ledger {
     }
 
     async fn key_change(&self, k: &KeyStatement) -> Result<KeyChange, SubmitError> {
-        let subject = sign::parse_public_key(&k.subject).map_err(|e| SubmitError::Rule(format!("subject: {e}")))?;
+        let subject = sign::parse_public_key(&k.subject)
+            .map_err(|e| SubmitError::Rule(format!("subject: {e}")))?;
         let key_id = sign::key_id(&subject);
         match k.action {
             KeyAction::Certify => Ok(KeyChange::Certify(KeyRecord {
@@ -276,7 +304,12 @@ impl Ledger {
     }
 
     /// Checks a label signature against the factory's minting keys; true if one verifies.
-    pub async fn label_signature_ok(&self, factory: &Slug, path: &str, sig: &str) -> Result<bool, StoreError> {
+    pub async fn label_signature_ok(
+        &self,
+        factory: &Slug,
+        path: &str,
+        sig: &str,
+    ) -> Result<bool, StoreError> {
         for k in self.store.keys_of(factory).await? {
             if !matches!(k.role, Role::Root | Role::Mint) {
                 continue;
@@ -291,7 +324,12 @@ impl Ledger {
     }
 
     /// Everything a scan of a label shows: verdict, batch, unit state and history.
-    pub async fn scan(&self, key: &Key, sig: Option<&str>, today: crate::domain::time::Date) -> Result<ScanReport, StoreError> {
+    pub async fn scan(
+        &self,
+        key: &Key,
+        sig: Option<&str>,
+        today: crate::domain::time::Date,
+    ) -> Result<ScanReport, StoreError> {
         let mut report = ScanReport {
             verdict: Verdict::Unknown,
             reason: None,
@@ -311,9 +349,16 @@ impl Ledger {
             return Ok(report);
         };
         let record: BatchStatement = parse_stored(&batch.statement.json)?;
-        let index = unit_index(serial.as_str(), record.serial_prefix.as_deref(), batch.quantity);
+        let index = unit_index(
+            serial.as_str(),
+            record.serial_prefix.as_deref(),
+            batch.quantity,
+        );
         report.signature_ok = match sig {
-            Some(s) => self.label_signature_ok(&batch.party, &report.path, s).await?,
+            Some(s) => {
+                self.label_signature_ok(&batch.party, &report.path, s)
+                    .await?
+            }
             None => false,
         };
         let holding = match index {
@@ -340,7 +385,10 @@ impl Ledger {
         if let (Some(i), Some(h)) = (index, &holding) {
             report.unit_index = Some(i);
             for st in self.store.unit_events(&batch.id, i).await? {
-                report.history.push(serde_json::from_str(&st.json).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+                report.history.push(
+                    serde_json::from_str(&st.json)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                );
             }
             if let Some(r) = h.recall {
                 if let Some(st) = self.store.statement(&r.hex()).await? {
@@ -348,7 +396,11 @@ impl Ledger {
                 }
             }
         }
-        report.batch = Some(BatchView { id: batch.id.hex(), head: batch.head.hex(), record });
+        report.batch = Some(BatchView {
+            id: batch.id.hex(),
+            head: batch.head.hex(),
+            record,
+        });
         report.holding = holding;
         report.holder = holder;
         Ok(report)
@@ -371,7 +423,8 @@ pub fn serial_for(index: u64, prefix: Option<&str>) -> String {
 }
 
 fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
-    let mut v: Value = serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut v: Value =
+        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {
         o.remove("sig");
     }
@@ -383,39 +436,65 @@ fn receipt(parsed: &Parsed, appended: Appended) -> Receipt {
         Appended::Stored(s) => (s, "stored"),
         Appended::Duplicate(s) => (s, "duplicate"),
     };
-    Receipt { id: parsed.id.clone(), kind: parsed.kind, seq, status }
+    Receipt {
+        id: parsed.id.clone(),
+        kind: parsed.kind,
+        seq,
+        status,
+    }
 }
 
 /// Batch-record rules beyond the field types.
 fn check_batch(b: &BatchStatement, party: &Party) -> Result<(), SubmitError> {
     let rule = |m: String| Err(SubmitError::Rule(m));
     if party.kind != PartyKind::Factory {
-        return rule(format!("only a factory mints batches; {} is a {}", party.slug, party.kind.as_str()));
+        return rule(format!(
+            "only a factory mints batches; {} is a {}",
+            party.slug,
+            party.kind.as_str()
+        ));
     }
     if b.quantity == 0 || b.quantity > MAX_QUANTITY {
-        return rule(format!("quantity must be 1 to {MAX_QUANTITY}, got {}", b.quantity));
+        return rule(format!(
+            "quantity must be 1 to {MAX_QUANTITY}, got {}",
+            b.quantity
+        ));
     }
     if b.product.trim().is_empty() {
         return rule("product name is empty".into());
     }
     if let Some(e) = b.expires {
         if e < b.produced {
-            return rule(format!("expiry {e} is before production date {}", b.produced));
+            return rule(format!(
+                "expiry {e} is before production date {}",
+                b.produced
+            ));
         }
     }
     // The longest serial must still be a valid AI 21 value.
     let longest = serial_for(b.quantity - 1, b.serial_prefix.as_deref());
     if let Err(e) = gs1::Serial::parse(&longest) {
-        return rule(format!("serial_prefix gives serials like \"{longest}\": {e}"));
+        return rule(format!(
+            "serial_prefix gives serials like \"{longest}\": {e}"
+        ));
     }
     for c in &b.certificates {
-        let ok = c.sha256.len() == 64 && c.sha256.bytes().all(|x| matches!(x, b'0'..=b'9' | b'a'..=b'f'));
+        let ok = c.sha256.len() == 64
+            && c.sha256
+                .bytes()
+                .all(|x| matches!(x, b'0'..=b'9' | b'a'..=b'f'));
         if !ok {
-            return rule(format!("certificate \"{}\": sha256 must be 64 lowercase hex digits", c.name));
+            return rule(format!(
+                "certificate \"{}\": sha256 must be 64 lowercase hex digits",
+                c.name
+            ));
         }
     }
     for i in &b.inputs {
-        if [&i.material, &i.supplier, &i.supplier_lot, &i.origin].iter().any(|s| s.trim().is_empty()) {
+        if [&i.material, &i.supplier, &i.supplier_lot, &i.origin]
+            .iter()
+            .any(|s| s.trim().is_empty())
+        {
             return rule("each input needs material, supplier, supplier_lot and origin".into());
         }
     }

@@ -117,6 +117,13 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, SignError> {
     let bytes: [u8; 32] = unb64(text)
         .and_then(|b| b.try_into().ok())
         .ok_or(SignError::KeyEncoding)?;
+    // RFC 8032 5.1.3: an encoding with y >= p must fail to decode, so one key has one spelling.
+    let canonical = curve25519_dalek::edwards::CompressedEdwardsY(bytes)
+        .decompress()
+        .is_some_and(|p| p.compress().to_bytes() == bytes);
+    if !canonical {
+        return Err(SignError::KeyEncoding);
+    }
     let key = VerifyingKey::from_bytes(&bytes).map_err(|_| SignError::KeyEncoding)?;
     if key.is_weak() {
         return Err(SignError::WeakKey);
@@ -139,9 +146,13 @@ pub fn key_id(key: &VerifyingKey) -> String {
 }
 
 fn parse_sig(text: &str) -> Result<Signature, SignError> {
-    let bytes: [u8; 64] = unb64(text)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| SignError::SigEncoding(format!("{} characters", text.len())))?;
+    let bytes: [u8; 64] = unb64(text).and_then(|b| b.try_into().ok()).ok_or_else(|| {
+        if text.len() == 86 {
+            SignError::SigEncoding("86 characters that are not canonical base64url".into())
+        } else {
+            SignError::SigEncoding(format!("{} characters", text.len()))
+        }
+    })?;
     Ok(Signature::from_bytes(&bytes))
 }
 
@@ -282,14 +293,20 @@ mod tests {
         let key = demo_key();
         let (stmt, _) = sign(Kind::Event, &json!({"a": 1}), &key).unwrap();
         let as_batch = parse_statement(Kind::Batch, &stmt.to_string()).unwrap();
-        assert_eq!(as_batch.verify(&key.verifying_key()), Err(SignError::BadSignature));
+        assert_eq!(
+            as_batch.verify(&key.verifying_key()),
+            Err(SignError::BadSignature)
+        );
         let other = SigningKey::from_bytes(&[8u8; 32]).verifying_key();
         let parsed = parse_statement(Kind::Event, &stmt.to_string()).unwrap();
         assert_eq!(parsed.verify(&other), Err(SignError::BadSignature));
         let mut tampered = stmt.clone();
         tampered["a"] = json!(2);
         let parsed = parse_statement(Kind::Event, &tampered.to_string()).unwrap();
-        assert_eq!(parsed.verify(&key.verifying_key()), Err(SignError::BadSignature));
+        assert_eq!(
+            parsed.verify(&key.verifying_key()),
+            Err(SignError::BadSignature)
+        );
     }
 
     #[test]
@@ -308,6 +325,11 @@ mod tests {
         identity[0] = 1;
         assert_eq!(parse_public_key(&b64(&identity)), Err(SignError::WeakKey));
         assert_eq!(parse_public_key("abc"), Err(SignError::KeyEncoding));
+        // y = p + 3: decodes in lenient readers, refused here.
+        let mut big = [0xffu8; 32];
+        big[0] = 0xf0;
+        big[31] = 0x7f;
+        assert_eq!(parse_public_key(&b64(&big)), Err(SignError::KeyEncoding));
         let good = b64(demo_key().verifying_key().as_bytes());
         assert!(parse_public_key(&good).is_ok());
         assert_eq!(key_id(&demo_key().verifying_key()).len(), 16);

@@ -370,7 +370,9 @@ pub fn apply(
         let mut inside: Vec<&UnitRange> = ev
             .objects
             .iter()
-            .filter(|r| r.batch == h.range.batch && r.first <= h.range.last && r.last >= h.range.first)
+            .filter(|r| {
+                r.batch == h.range.batch && r.first <= h.range.last && r.last >= h.range.first
+            })
             .collect();
         inside.sort();
         for r in inside {
@@ -394,7 +396,10 @@ fn check_party_kind(ev: &EventStatement, ctx: &Context) -> Result<(), CustodyErr
     use EventType::*;
     let ok = match ev.event_type {
         RetailSelling | Returning | AcceptingReturn => {
-            matches!(ctx.signer_kind, PartyKind::B2 | PartyKind::B1 | PartyKind::Factory)
+            matches!(
+                ctx.signer_kind,
+                PartyKind::B2 | PartyKind::B1 | PartyKind::Factory
+            )
         }
         Recalling => matches!(ctx.signer_kind, PartyKind::Factory | PartyKind::Inspector),
         Inspecting => ctx.signer_kind == PartyKind::Inspector,
@@ -432,7 +437,10 @@ fn check_links(ev: &EventStatement, ctx: &Context) -> Result<(), CustodyError> {
     }
     if ev.event_type == EventType::Recalling && ctx.signer_kind == PartyKind::Factory {
         for r in &ev.objects {
-            let own = ctx.batches.get(&r.batch).is_some_and(|b| b.party == ev.party);
+            let own = ctx
+                .batches
+                .get(&r.batch)
+                .is_some_and(|b| b.party == ev.party);
             if !own {
                 return Err(CustodyError::PartyKind {
                     kind: "factory other than the batch's maker",
@@ -548,7 +556,10 @@ fn transform(ev: &EventStatement, ctx: &Context, mut h: Holding) -> Result<Holdi
     match ev.event_type {
         Shipping => {
             require_holder(ev, &h)?;
-            if !matches!(h.disposition, D::Active | D::Returned | D::SellableNotAccessible) {
+            if !matches!(
+                h.disposition,
+                D::Active | D::Returned | D::SellableNotAccessible
+            ) {
                 return Err(wrong_state(ev, &h, "in stock"));
             }
             h.disposition = D::InTransit;
@@ -560,10 +571,16 @@ fn transform(ev: &EventStatement, ctx: &Context, mut h: Holding) -> Result<Holdi
             let damaged = ev.exceptions.iter().any(|e| {
                 e.kind == ExceptionType::Damaged
                     && e.objects.iter().any(|r| {
-                        r.batch == h.range.batch && r.first <= h.range.first && r.last >= h.range.last
+                        r.batch == h.range.batch
+                            && r.first <= h.range.first
+                            && r.last >= h.range.last
                     })
             });
-            let d = if damaged { D::SellableNotAccessible } else { D::Active };
+            let d = if damaged {
+                D::SellableNotAccessible
+            } else {
+                D::Active
+            };
             h = arrive(ev, h, d);
         }
         RetailSelling => {
@@ -622,7 +639,7 @@ fn transform(ev: &EventStatement, ctx: &Context, mut h: Holding) -> Result<Holdi
 
 /// Joins neighbouring ranges in the same state so holdings stay few.
 fn merge(mut hs: Vec<Holding>) -> Vec<Holding> {
-    hs.sort_by(|a, b| a.range.cmp(&b.range));
+    hs.sort_by_key(|h| h.range);
     let mut out: Vec<Holding> = Vec::with_capacity(hs.len());
     for h in hs {
         if let Some(prev) = out.last_mut() {

@@ -233,7 +233,10 @@ mod tests {
             reason: None,
         };
         assert!(check_key_statement(&stmt, &root).is_ok());
-        assert_eq!(check_key_statement(&stmt, &station()), Err(KeyError::NotRoot));
+        assert_eq!(
+            check_key_statement(&stmt, &station()),
+            Err(KeyError::NotRoot)
+        );
         stmt.role = Some(Role::Root);
         assert!(check_key_statement(&stmt, &root).is_err());
         stmt.role = Some(Role::Dock);

@@ -124,10 +124,18 @@ mod tests {
             f.signature_ok = b(0);
             f.minted = b(1);
             f.recalled = b(2);
-            f.today = if b(3) { d("2027-01-02") } else { d("2026-11-28") };
+            f.today = if b(3) {
+                d("2027-01-02")
+            } else {
+                d("2026-11-28")
+            };
             let sold = b(5);
             f.scanners_after_sale = if b(4) { MANY_SCANNERS + 1 } else { 1 };
-            f.disposition = Some(if sold { Disposition::RetailSold } else { Disposition::Active });
+            f.disposition = Some(if sold {
+                Disposition::RetailSold
+            } else {
+                Disposition::Active
+            });
             f.holder_kind = Some(if sold { PartyKind::B2 } else { PartyKind::B1 });
             let expected = if !b(0) || !b(1) {
                 Verdict::Unknown
@@ -135,7 +143,7 @@ mod tests {
                 Verdict::Recalled
             } else if b(3) {
                 Verdict::Expired
-            } else if (sold && b(4)) || !sold {
+            } else if b(4) || !sold {
                 Verdict::Suspect
             } else {
                 Verdict::Genuine
@@ -163,6 +171,9 @@ mod tests {
         );
         f.scanners_after_sale = 100;
         f.disposition = Some(Disposition::RetailSold);
-        assert_eq!(decide(&f), (Verdict::Suspect, Some(SuspectReason::ManyScanners)));
+        assert_eq!(
+            decide(&f),
+            (Verdict::Suspect, Some(SuspectReason::ManyScanners))
+        );
     }
 }

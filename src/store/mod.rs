@@ -164,14 +164,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A statement by id.
     async fn statement(&self, id: &str) -> Result<Option<StoredStatement>, StoreError>;
     /// Statements from leaf `from` on, at most `limit`.
-    async fn statements_from(&self, from: i64, limit: i64)
-        -> Result<Vec<StoredStatement>, StoreError>;
+    async fn statements_from(
+        &self,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredStatement>, StoreError>;
     /// Appends a key statement.
-    async fn append_key(&self, st: &NewStatement, change: &KeyChange)
-        -> Result<Appended, StoreError>;
+    async fn append_key(
+        &self,
+        st: &NewStatement,
+        change: &KeyChange,
+    ) -> Result<Appended, StoreError>;
     /// Appends a batch record, minting its units to the factory in one range.
-    async fn append_batch(&self, st: &NewStatement, batch: &BatchStatement)
-        -> Result<Appended, StoreError>;
+    async fn append_batch(
+        &self,
+        st: &NewStatement,
+        batch: &BatchStatement,
+    ) -> Result<Appended, StoreError>;
     /// Appends a custody event under compare-and-swap of its `prev` heads.
     async fn append_event(
         &self,
@@ -184,13 +193,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A batch by product and lot.
     async fn batch_by_lot(&self, gtin: &str, lot: &str) -> Result<Option<BatchRow>, StoreError>;
     /// Current chain heads of some batches.
-    async fn heads(&self, batches: &[BatchId])
-        -> Result<BTreeMap<BatchId, StatementId>, StoreError>;
+    async fn heads(
+        &self,
+        batches: &[BatchId],
+    ) -> Result<BTreeMap<BatchId, StatementId>, StoreError>;
     /// The holding that contains one unit.
     async fn unit(&self, batch: &BatchId, index: u64) -> Result<Option<Holding>, StoreError>;
     /// Events that named one unit, oldest first.
-    async fn unit_events(&self, batch: &BatchId, index: u64)
-        -> Result<Vec<StoredStatement>, StoreError>;
+    async fn unit_events(
+        &self,
+        batch: &BatchId,
+        index: u64,
+    ) -> Result<Vec<StoredStatement>, StoreError>;
     /// Everything a party holds or has in transit.
     async fn holdings_of(&self, party: &Slug) -> Result<Vec<Holding>, StoreError>;
     /// Every holding of a batch.
@@ -207,9 +221,7 @@ pub type DynStore = Arc<dyn Store>;
 /// Opens the database a URL names (`sqlite://…` or `postgres://…`) and applies migrations.
 pub async fn open(url: &str) -> Result<DynStore, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        // PORT: Ok(Arc::new(postgres::PgStore::open(url).await?))
-        let _ = postgres::PgStore::open(url).await?;
-        Err(StoreError::NotFound("PostgreSQL store not built yet".into()))
+        Ok(Arc::new(postgres::PgStore::open(url).await?))
     } else {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
     }

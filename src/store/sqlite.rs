@@ -1,7 +1,9 @@
 //! SQLite store: the embedded default. One writer connection (WAL, synchronous=FULL) serialises appends.
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -103,20 +105,26 @@ fn key_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
     })
 }
 
-const KEY_SELECT: &str = "SELECT k.key_id, k.party, k.public_key, k.role, k.not_before, k.not_after, r.time AS revoked \
+const KEY_SELECT: &str =
+    "SELECT k.key_id, k.party, k.public_key, k.role, k.not_before, k.not_after, r.time AS revoked \
      FROM keys k LEFT JOIN revocations r ON r.key_id = k.key_id";
 
 const HOLDING_COLS: &str = "batch, first, last, holder, disposition, shipment, dest, recall";
 
 async fn existing_seq(conn: &mut SqliteConnection, id: &str) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT seq FROM statements WHERE id = ?")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT seq FROM statements WHERE id = ?")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// Takes the next leaf index and stores the statement under it.
-async fn insert_statement(conn: &mut SqliteConnection, st: &NewStatement) -> Result<i64, StoreError> {
+async fn insert_statement(
+    conn: &mut SqliteConnection,
+    st: &NewStatement,
+) -> Result<i64, StoreError> {
     let seq: i64 = sqlx::query_scalar("SELECT size FROM log_state WHERE id = 1")
         .fetch_one(&mut *conn)
         .await?;
@@ -159,7 +167,12 @@ async fn insert_holding(conn: &mut SqliteConnection, h: &Holding) -> Result<(), 
     Ok(())
 }
 
-async fn batch_row(pool: &SqlitePool, filter: &str, a: &str, b: Option<&str>) -> Result<Option<BatchRow>, StoreError> {
+async fn batch_row(
+    pool: &SqlitePool,
+    filter: &str,
+    a: &str,
+    b: Option<&str>,
+) -> Result<Option<BatchRow>, StoreError> {
     let sql = format!(
         "SELECT b.id, b.party, b.quantity, h.head, s.seq, s.kind, s.json, s.party AS sparty \
          FROM batches b JOIN chain_heads h ON h.batch = b.id JOIN statements s ON s.id = b.id WHERE {filter}"
@@ -189,32 +202,45 @@ async fn batch_row(pool: &SqlitePool, filter: &str, a: &str, b: Option<&str>) ->
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_party(&self, party: &Party, root: &KeyRecord, token_hash: &str) -> Result<(), StoreError> {
+    async fn create_party(
+        &self,
+        party: &Party,
+        root: &KeyRecord,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT slug FROM parties WHERE slug = ?")
             .bind(party.slug.as_str())
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_some() {
-            return Err(StoreError::Exists(format!("party \"{}\" is already registered", party.slug)));
+            return Err(StoreError::Exists(format!(
+                "party \"{}\" is already registered",
+                party.slug
+            )));
         }
-        let key_taken: Option<String> = sqlx::query_scalar("SELECT key_id FROM keys WHERE public_key = ? OR key_id = ?")
-            .bind(&root.public_key)
-            .bind(&root.key_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let key_taken: Option<String> =
+            sqlx::query_scalar("SELECT key_id FROM keys WHERE public_key = ? OR key_id = ?")
+                .bind(&root.public_key)
+                .bind(&root.key_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         if key_taken.is_some() {
-            return Err(StoreError::Exists("that public key is already registered".into()));
+            return Err(StoreError::Exists(
+                "that public key is already registered".into(),
+            ));
         }
         let now = Timestamp::now().to_string();
-        sqlx::query("INSERT INTO parties (slug, name, kind, gln, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(party.slug.as_str())
-            .bind(&party.name)
-            .bind(party.kind.as_str())
-            .bind(&party.gln)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO parties (slug, name, kind, gln, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(party.slug.as_str())
+        .bind(&party.name)
+        .bind(party.kind.as_str())
+        .bind(&party.gln)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO keys (key_id, party, public_key, role) VALUES (?, ?, ?, 'root')")
             .bind(&root.key_id)
             .bind(party.slug.as_str())
@@ -242,10 +268,11 @@ impl Store for SqliteStore {
     }
 
     async fn token(&self, hash: &str) -> Result<Option<TokenOwner>, StoreError> {
-        let row: Option<(Option<String>,)> = sqlx::query_as("SELECT party FROM tokens WHERE hash = ?")
-            .bind(hash)
-            .fetch_optional(&self.read)
-            .await?;
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT party FROM tokens WHERE hash = ?")
+                .bind(hash)
+                .fetch_optional(&self.read)
+                .await?;
         match row {
             None => Ok(None),
             Some((None,)) => Ok(Some(TokenOwner::Admin)),
@@ -306,31 +333,46 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn statements_from(&self, from: i64, limit: i64) -> Result<Vec<StoredStatement>, StoreError> {
-        sqlx::query("SELECT seq, id, kind, party, json FROM statements WHERE seq >= ? ORDER BY seq LIMIT ?")
-            .bind(from)
-            .bind(limit)
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(stored)
-            .collect()
+    async fn statements_from(
+        &self,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredStatement>, StoreError> {
+        sqlx::query(
+            "SELECT seq, id, kind, party, json FROM statements WHERE seq >= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(from)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
     }
 
-    async fn append_key(&self, st: &NewStatement, change: &KeyChange) -> Result<Appended, StoreError> {
+    async fn append_key(
+        &self,
+        st: &NewStatement,
+        change: &KeyChange,
+    ) -> Result<Appended, StoreError> {
         let mut tx = self.write.begin().await?;
         if let Some(seq) = existing_seq(&mut tx, &st.id).await? {
             return Ok(Appended::Duplicate(seq));
         }
         match change {
             KeyChange::Certify(k) => {
-                let taken: Option<String> = sqlx::query_scalar("SELECT key_id FROM keys WHERE public_key = ? OR key_id = ?")
-                    .bind(&k.public_key)
-                    .bind(&k.key_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let taken: Option<String> = sqlx::query_scalar(
+                    "SELECT key_id FROM keys WHERE public_key = ? OR key_id = ?",
+                )
+                .bind(&k.public_key)
+                .bind(&k.key_id)
+                .fetch_optional(&mut *tx)
+                .await?;
                 if taken.is_some() {
-                    return Err(StoreError::Exists(format!("key {} is already on record", k.key_id)));
+                    return Err(StoreError::Exists(format!(
+                        "key {} is already on record",
+                        k.key_id
+                    )));
                 }
                 sqlx::query(
                     "INSERT INTO keys (key_id, party, public_key, role, not_before, not_after, statement) \
@@ -347,12 +389,15 @@ impl Store for SqliteStore {
                 .await?;
             }
             KeyChange::Revoke { key_id, at } => {
-                let done: Option<String> = sqlx::query_scalar("SELECT key_id FROM revocations WHERE key_id = ?")
-                    .bind(key_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let done: Option<String> =
+                    sqlx::query_scalar("SELECT key_id FROM revocations WHERE key_id = ?")
+                        .bind(key_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 if done.is_some() {
-                    return Err(StoreError::Exists(format!("key {key_id} is already revoked")));
+                    return Err(StoreError::Exists(format!(
+                        "key {key_id} is already revoked"
+                    )));
                 }
                 sqlx::query("INSERT INTO revocations (key_id, time, statement) VALUES (?, ?, ?)")
                     .bind(key_id)
@@ -367,16 +412,21 @@ impl Store for SqliteStore {
         Ok(Appended::Stored(seq))
     }
 
-    async fn append_batch(&self, st: &NewStatement, batch: &BatchStatement) -> Result<Appended, StoreError> {
+    async fn append_batch(
+        &self,
+        st: &NewStatement,
+        batch: &BatchStatement,
+    ) -> Result<Appended, StoreError> {
         let mut tx = self.write.begin().await?;
         if let Some(seq) = existing_seq(&mut tx, &st.id).await? {
             return Ok(Appended::Duplicate(seq));
         }
-        let clash: Option<String> = sqlx::query_scalar("SELECT id FROM batches WHERE gtin = ? AND lot = ?")
-            .bind(batch.gtin.as_str())
-            .bind(batch.lot.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let clash: Option<String> =
+            sqlx::query_scalar("SELECT id FROM batches WHERE gtin = ? AND lot = ?")
+                .bind(batch.gtin.as_str())
+                .bind(batch.lot.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         if let Some(other) = clash {
             return Err(StoreError::Exists(format!(
                 "lot {} of GTIN {} is already minted as batch {other}",
@@ -401,7 +451,11 @@ impl Store for SqliteStore {
         // The whole batch is one range: minting N units writes one row.
         let id = parse_id(&st.id)?;
         let minted = Holding {
-            range: crate::domain::statement::UnitRange { batch: id, first: 0, last: batch.quantity - 1 },
+            range: crate::domain::statement::UnitRange {
+                batch: id,
+                first: 0,
+                last: batch.quantity - 1,
+            },
             holder: st.party.clone(),
             disposition: Disposition::Active,
             shipment: None,
@@ -413,7 +467,12 @@ impl Store for SqliteStore {
         Ok(Appended::Stored(seq))
     }
 
-    async fn append_event(&self, st: &NewStatement, ev: &EventStatement, signer_kind: PartyKind) -> Result<Appended, StoreError> {
+    async fn append_event(
+        &self,
+        st: &NewStatement,
+        ev: &EventStatement,
+        signer_kind: PartyKind,
+    ) -> Result<Appended, StoreError> {
         let mut tx = self.write.begin().await?;
         if let Some(seq) = existing_seq(&mut tx, &st.id).await? {
             return Ok(Appended::Duplicate(seq));
@@ -432,7 +491,13 @@ impl Store for SqliteStore {
                 return Err(CustodyError::UnknownBatch(batch.hex()).into());
             };
             heads.insert(*batch, parse_id(&head)?);
-            facts.insert(*batch, BatchFacts { party: parse_slug(&party)?, quantity: quantity as u64 });
+            facts.insert(
+                *batch,
+                BatchFacts {
+                    party: parse_slug(&party)?,
+                    quantity: quantity as u64,
+                },
+            );
         }
         let stale = custody::stale_heads(ev, &heads);
         if !stale.is_empty() {
@@ -448,21 +513,26 @@ impl Store for SqliteStore {
         };
         let shipment: Option<EventStatement> = match ev.shipment {
             Some(s) => {
-                let json: Option<String> = sqlx::query_scalar("SELECT json FROM statements WHERE id = ? AND kind = 'event'")
-                    .bind(s.hex())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                json.map(|j| serde_json::from_str::<serde_json::Value>(&j).ok().and_then(|mut v| {
+                let json: Option<String> = sqlx::query_scalar(
+                    "SELECT json FROM statements WHERE id = ? AND kind = 'event'",
+                )
+                .bind(s.hex())
+                .fetch_optional(&mut *tx)
+                .await?;
+                json.and_then(|j| {
+                    let mut v = serde_json::from_str::<serde_json::Value>(&j).ok()?;
                     v.as_object_mut()?.remove("sig");
                     serde_json::from_value(v).ok()
-                }))
-                .flatten()
+                })
             }
             None => None,
         };
         // Every holding row overlapping any range the event or its exceptions name.
         let mut current: Vec<Holding> = Vec::new();
-        let ranges = ev.objects.iter().chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
+        let ranges = ev
+            .objects
+            .iter()
+            .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
         for r in ranges {
             let rows = sqlx::query(&format!(
                 "SELECT {HOLDING_COLS} FROM holdings WHERE batch = ?1 AND first <= ?3 AND first >= \
@@ -480,7 +550,13 @@ impl Store for SqliteStore {
                 }
             }
         }
-        let ctx = Context { id, signer_kind, batches: &facts, to_exists, shipment: shipment.as_ref() };
+        let ctx = Context {
+            id,
+            signer_kind,
+            batches: &facts,
+            to_exists,
+            shipment: shipment.as_ref(),
+        };
         let next = custody::apply(ev, &ctx, &current)?;
         for h in &current {
             sqlx::query("DELETE FROM holdings WHERE batch = ? AND first = ?")
@@ -502,13 +578,15 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         for r in &ev.objects {
-            sqlx::query("INSERT INTO event_objects (event, batch, first, last) VALUES (?, ?, ?, ?)")
-                .bind(&st.id)
-                .bind(r.batch.hex())
-                .bind(r.first as i64)
-                .bind(r.last as i64)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO event_objects (event, batch, first, last) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&st.id)
+            .bind(r.batch.hex())
+            .bind(r.first as i64)
+            .bind(r.last as i64)
+            .execute(&mut *tx)
+            .await?;
         }
         for batch in ev.prev.keys() {
             sqlx::query("UPDATE chain_heads SET head = ? WHERE batch = ?")
@@ -529,13 +607,17 @@ impl Store for SqliteStore {
         batch_row(&self.read, "b.gtin = ? AND b.lot = ?", gtin, Some(lot)).await
     }
 
-    async fn heads(&self, batches: &[BatchId]) -> Result<BTreeMap<BatchId, StatementId>, StoreError> {
+    async fn heads(
+        &self,
+        batches: &[BatchId],
+    ) -> Result<BTreeMap<BatchId, StatementId>, StoreError> {
         let mut out = BTreeMap::new();
         for b in batches {
-            let head: Option<String> = sqlx::query_scalar("SELECT head FROM chain_heads WHERE batch = ?")
-                .bind(b.hex())
-                .fetch_optional(&self.read)
-                .await?;
+            let head: Option<String> =
+                sqlx::query_scalar("SELECT head FROM chain_heads WHERE batch = ?")
+                    .bind(b.hex())
+                    .fetch_optional(&self.read)
+                    .await?;
             if let Some(h) = head {
                 out.insert(*b, parse_id(&h)?);
             }
@@ -556,7 +638,11 @@ impl Store for SqliteStore {
         .map(|h| h.filter(|h| h.range.last >= index))
     }
 
-    async fn unit_events(&self, batch: &BatchId, index: u64) -> Result<Vec<StoredStatement>, StoreError> {
+    async fn unit_events(
+        &self,
+        batch: &BatchId,
+        index: u64,
+    ) -> Result<Vec<StoredStatement>, StoreError> {
         sqlx::query(
             "SELECT DISTINCT s.seq, s.id, s.kind, s.party, s.json FROM event_objects o \
              JOIN statements s ON s.id = o.event WHERE o.batch = ? AND o.first <= ? AND o.last >= ? ORDER BY s.seq",
@@ -584,13 +670,15 @@ impl Store for SqliteStore {
     }
 
     async fn holdings_of_batch(&self, batch: &BatchId) -> Result<Vec<Holding>, StoreError> {
-        sqlx::query(&format!("SELECT {HOLDING_COLS} FROM holdings WHERE batch = ? ORDER BY first"))
-            .bind(batch.hex())
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(holding)
-            .collect()
+        sqlx::query(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = ? ORDER BY first"
+        ))
+        .bind(batch.hex())
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(holding)
+        .collect()
     }
 
     async fn in_shipment(&self, shipment: &StatementId) -> Result<Vec<Holding>, StoreError> {

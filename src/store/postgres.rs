@@ -1,0 +1,741 @@
+//! PostgreSQL store: the scale-out path. Several servers may share one database;
+//! every append first locks the single `log_state` row (`SELECT … FOR UPDATE`),
+//! which serialises appenders across processes, and commits with
+//! `synchronous_commit = on` so an acknowledged statement is durable.
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::{Executor, PgConnection, PgPool, Row};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use super::*;
+use crate::domain::custody::{self, BatchFacts, Context, Disposition};
+use crate::domain::party::Role;
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database a `postgres://` URL names and migrates it.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // An append is acknowledged only once its commit is on disk.
+                    conn.execute("SET synchronous_commit = on").await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+}
+
+fn holding(row: &PgRow) -> Result<Holding, StoreError> {
+    let opt_id = |col: &str| -> Result<Option<BatchId>, StoreError> {
+        row.try_get::<Option<String>, _>(col)?
+            .map(|s| parse_id(&s))
+            .transpose()
+    };
+    let disposition: String = row.try_get("disposition")?;
+    Ok(Holding {
+        range: crate::domain::statement::UnitRange {
+            batch: parse_id(&row.try_get::<String, _>("batch")?)?,
+            first: row.try_get::<i64, _>("first")? as u64,
+            last: row.try_get::<i64, _>("last")? as u64,
+        },
+        holder: parse_slug(&row.try_get::<String, _>("holder")?)?,
+        disposition: Disposition::parse(&disposition)
+            .ok_or_else(|| StoreError::Corrupt(format!("disposition {disposition}")))?,
+        shipment: opt_id("shipment")?,
+        dest: row
+            .try_get::<Option<String>, _>("dest")?
+            .map(|s| parse_slug(&s))
+            .transpose()?,
+        recall: opt_id("recall")?,
+    })
+}
+
+fn stored(row: &PgRow) -> Result<StoredStatement, StoreError> {
+    Ok(StoredStatement {
+        seq: row.try_get("seq")?,
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        party: row.try_get("party")?,
+        json: row.try_get("json")?,
+    })
+}
+
+fn party_row(row: &PgRow) -> Result<Party, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Party {
+        slug: parse_slug(&row.try_get::<String, _>("slug")?)?,
+        name: row.try_get("name")?,
+        kind: PartyKind::parse(&kind).map_err(StoreError::Corrupt)?,
+        gln: row.try_get("gln")?,
+    })
+}
+
+fn key_row(row: &PgRow) -> Result<KeyRecord, StoreError> {
+    let ts = |col: &str| -> Result<Option<Timestamp>, StoreError> {
+        row.try_get::<Option<String>, _>(col)?
+            .map(|s| Timestamp::parse(&s).map_err(StoreError::Corrupt))
+            .transpose()
+    };
+    let role: String = row.try_get("role")?;
+    Ok(KeyRecord {
+        key_id: row.try_get("key_id")?,
+        party: parse_slug(&row.try_get::<String, _>("party")?)?,
+        public_key: row.try_get("public_key")?,
+        role: Role::parse(&role).map_err(StoreError::Corrupt)?,
+        not_before: ts("not_before")?,
+        not_after: ts("not_after")?,
+        revoked: ts("revoked")?,
+    })
+}
+
+const KEY_SELECT: &str =
+    "SELECT k.key_id, k.party, k.public_key, k.role, k.not_before, k.not_after, r.time AS revoked \
+     FROM keys k LEFT JOIN revocations r ON r.key_id = k.key_id";
+
+const HOLDING_COLS: &str = "batch, first, last, holder, disposition, shipment, dest, recall";
+
+/// Turns a unique violation (a concurrent writer won the race the pre-check lost) into `Exists`.
+fn unique_to_exists(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            StoreError::Exists(message())
+        }
+        _ => e.into(),
+    }
+}
+
+/// Locks the log state for this transaction and returns the next leaf index.
+///
+/// Must be the first statement of every append: it serialises appenders across
+/// all servers sharing the database, so leaf indexes never gap or fork.
+async fn lock_log(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT size FROM log_state WHERE id = 1 FOR UPDATE")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+async fn existing_seq(conn: &mut PgConnection, id: &str) -> Result<Option<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT seq FROM statements WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Stores the statement under the leaf index taken by [`lock_log`] and grows the log.
+async fn insert_statement(
+    conn: &mut PgConnection,
+    seq: i64,
+    st: &NewStatement,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO statements (seq, id, kind, party, key_id, time, json, leaf_hash, received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(seq)
+    .bind(&st.id)
+    .bind(st.kind.as_str())
+    .bind(st.party.as_str())
+    .bind(&st.key_id)
+    .bind(st.time.to_string())
+    .bind(&st.json)
+    .bind(leaf_hash(&st.json))
+    .bind(Timestamp::now().to_string())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE log_state SET size = size + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_holding(conn: &mut PgConnection, h: &Holding) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO holdings (batch, first, last, holder, disposition, shipment, dest, recall) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(h.range.batch.hex())
+    .bind(h.range.first as i64)
+    .bind(h.range.last as i64)
+    .bind(h.holder.as_str())
+    .bind(h.disposition.as_str())
+    .bind(h.shipment.map(|s| s.hex()))
+    .bind(h.dest.as_ref().map(|d| d.as_str()))
+    .bind(h.recall.map(|s| s.hex()))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn batch_row(
+    pool: &PgPool,
+    filter: &str,
+    a: &str,
+    b: Option<&str>,
+) -> Result<Option<BatchRow>, StoreError> {
+    let sql = format!(
+        "SELECT b.id, b.party, b.quantity, h.head, s.seq, s.kind, s.json, s.party AS sparty \
+         FROM batches b JOIN chain_heads h ON h.batch = b.id JOIN statements s ON s.id = b.id WHERE {filter}"
+    );
+    let mut q = sqlx::query(&sql).bind(a);
+    if let Some(b) = b {
+        q = q.bind(b);
+    }
+    let Some(row) = q.fetch_optional(pool).await? else {
+        return Ok(None);
+    };
+    let id: String = row.try_get("id")?;
+    Ok(Some(BatchRow {
+        id: parse_id(&id)?,
+        party: parse_slug(&row.try_get::<String, _>("party")?)?,
+        quantity: row.try_get::<i64, _>("quantity")? as u64,
+        head: parse_id(&row.try_get::<String, _>("head")?)?,
+        statement: StoredStatement {
+            seq: row.try_get("seq")?,
+            id,
+            kind: row.try_get("kind")?,
+            party: row.try_get("sparty")?,
+            json: row.try_get("json")?,
+        },
+    }))
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_party(
+        &self,
+        party: &Party,
+        root: &KeyRecord,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        let party_taken = || format!("party \"{}\" is already registered", party.slug);
+        let key_taken = || "that public key is already registered".to_string();
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT slug FROM parties WHERE slug = $1")
+            .bind(party.slug.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::Exists(party_taken()));
+        }
+        let key: Option<String> =
+            sqlx::query_scalar("SELECT key_id FROM keys WHERE public_key = $1 OR key_id = $2")
+                .bind(&root.public_key)
+                .bind(&root.key_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if key.is_some() {
+            return Err(StoreError::Exists(key_taken()));
+        }
+        // The checks above can race with another server; the unique indexes cannot.
+        let now = Timestamp::now().to_string();
+        sqlx::query(
+            "INSERT INTO parties (slug, name, kind, gln, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(party.slug.as_str())
+        .bind(&party.name)
+        .bind(party.kind.as_str())
+        .bind(&party.gln)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_to_exists(e, party_taken))?;
+        sqlx::query(
+            "INSERT INTO keys (key_id, party, public_key, role) VALUES ($1, $2, $3, 'root')",
+        )
+        .bind(&root.key_id)
+        .bind(party.slug.as_str())
+        .bind(&root.public_key)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_to_exists(e, key_taken))?;
+        sqlx::query("INSERT INTO tokens (hash, party, created_at) VALUES ($1, $2, $3)")
+            .bind(token_hash)
+            .bind(party.slug.as_str())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_token(&self, hash: &str, party: Option<&Slug>) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO tokens (hash, party, created_at) VALUES ($1, $2, $3)")
+            .bind(hash)
+            .bind(party.map(|p| p.as_str()))
+            .bind(Timestamp::now().to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn token(&self, hash: &str) -> Result<Option<TokenOwner>, StoreError> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT party FROM tokens WHERE hash = $1")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            None => Ok(None),
+            Some((None,)) => Ok(Some(TokenOwner::Admin)),
+            Some((Some(p),)) => Ok(Some(TokenOwner::Party(parse_slug(&p)?))),
+        }
+    }
+
+    async fn has_admin(&self) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tokens WHERE party IS NULL)")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn party(&self, slug: &str) -> Result<Option<Party>, StoreError> {
+        sqlx::query("SELECT slug, name, kind, gln FROM parties WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| party_row(&r))
+            .transpose()
+    }
+
+    async fn parties(&self) -> Result<Vec<Party>, StoreError> {
+        // Byte order, as SQLite sorts: a locale collation would ignore the '-' in slugs.
+        sqlx::query("SELECT slug, name, kind, gln FROM parties ORDER BY slug COLLATE \"C\"")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(party_row)
+            .collect()
+    }
+
+    async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        sqlx::query(&format!("{KEY_SELECT} WHERE k.key_id = $1"))
+            .bind(key_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| key_row(&r))
+            .transpose()
+    }
+
+    async fn keys_of(&self, party: &Slug) -> Result<Vec<KeyRecord>, StoreError> {
+        sqlx::query(&format!(
+            "{KEY_SELECT} WHERE k.party = $1 ORDER BY k.key_id"
+        ))
+        .bind(party.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(key_row)
+        .collect()
+    }
+
+    async fn statement(&self, id: &str) -> Result<Option<StoredStatement>, StoreError> {
+        sqlx::query("SELECT seq, id, kind, party, json FROM statements WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| stored(&r))
+            .transpose()
+    }
+
+    async fn statements_from(
+        &self,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredStatement>, StoreError> {
+        sqlx::query(
+            "SELECT seq, id, kind, party, json FROM statements WHERE seq >= $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(from)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+    }
+
+    async fn append_key(
+        &self,
+        st: &NewStatement,
+        change: &KeyChange,
+    ) -> Result<Appended, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let seq = lock_log(&mut tx).await?;
+        if let Some(seq) = existing_seq(&mut tx, &st.id).await? {
+            return Ok(Appended::Duplicate(seq));
+        }
+        match change {
+            KeyChange::Certify(k) => {
+                let on_record = || format!("key {} is already on record", k.key_id);
+                let taken: Option<String> = sqlx::query_scalar(
+                    "SELECT key_id FROM keys WHERE public_key = $1 OR key_id = $2",
+                )
+                .bind(&k.public_key)
+                .bind(&k.key_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if taken.is_some() {
+                    return Err(StoreError::Exists(on_record()));
+                }
+                // create_party inserts root keys without the log lock: the index decides a race.
+                sqlx::query(
+                    "INSERT INTO keys (key_id, party, public_key, role, not_before, not_after, statement) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&k.key_id)
+                .bind(k.party.as_str())
+                .bind(&k.public_key)
+                .bind(k.role.as_str())
+                .bind(k.not_before.map(|t| t.to_string()))
+                .bind(k.not_after.map(|t| t.to_string()))
+                .bind(&st.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| unique_to_exists(e, on_record))?;
+            }
+            KeyChange::Revoke { key_id, at } => {
+                let done: Option<String> =
+                    sqlx::query_scalar("SELECT key_id FROM revocations WHERE key_id = $1")
+                        .bind(key_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if done.is_some() {
+                    return Err(StoreError::Exists(format!(
+                        "key {key_id} is already revoked"
+                    )));
+                }
+                sqlx::query(
+                    "INSERT INTO revocations (key_id, time, statement) VALUES ($1, $2, $3)",
+                )
+                .bind(key_id)
+                .bind(at.to_string())
+                .bind(&st.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        insert_statement(&mut tx, seq, st).await?;
+        tx.commit().await?;
+        Ok(Appended::Stored(seq))
+    }
+
+    async fn append_batch(
+        &self,
+        st: &NewStatement,
+        batch: &BatchStatement,
+    ) -> Result<Appended, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let seq = lock_log(&mut tx).await?;
+        if let Some(seq) = existing_seq(&mut tx, &st.id).await? {
+            return Ok(Appended::Duplicate(seq));
+        }
+        let clash: Option<String> =
+            sqlx::query_scalar("SELECT id FROM batches WHERE gtin = $1 AND lot = $2")
+                .bind(batch.gtin.as_str())
+                .bind(batch.lot.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(other) = clash {
+            return Err(StoreError::Exists(format!(
+                "lot {} of GTIN {} is already minted as batch {other}",
+                batch.lot.as_str(),
+                batch.gtin.as_str()
+            )));
+        }
+        insert_statement(&mut tx, seq, st).await?;
+        sqlx::query(
+            "INSERT INTO batches (id, party, gtin, lot, quantity) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&st.id)
+        .bind(st.party.as_str())
+        .bind(batch.gtin.as_str())
+        .bind(batch.lot.as_str())
+        .bind(batch.quantity as i64)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO chain_heads (batch, head) VALUES ($1, $2)")
+            .bind(&st.id)
+            .bind(&st.id)
+            .execute(&mut *tx)
+            .await?;
+        // The whole batch is one range: minting N units writes one row.
+        let id = parse_id(&st.id)?;
+        let minted = Holding {
+            range: crate::domain::statement::UnitRange {
+                batch: id,
+                first: 0,
+                last: batch.quantity - 1,
+            },
+            holder: st.party.clone(),
+            disposition: Disposition::Active,
+            shipment: None,
+            dest: None,
+            recall: None,
+        };
+        insert_holding(&mut tx, &minted).await?;
+        tx.commit().await?;
+        Ok(Appended::Stored(seq))
+    }
+
+    async fn append_event(
+        &self,
+        st: &NewStatement,
+        ev: &EventStatement,
+        signer_kind: PartyKind,
+    ) -> Result<Appended, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let seq = lock_log(&mut tx).await?;
+        if let Some(seq) = existing_seq(&mut tx, &st.id).await? {
+            return Ok(Appended::Duplicate(seq));
+        }
+        let id = parse_id(&st.id)?;
+        let mut heads = BTreeMap::new();
+        let mut facts = HashMap::new();
+        for batch in ev.prev.keys() {
+            let row: Option<(String, String, i64)> = sqlx::query_as(
+                "SELECT h.head, b.party, b.quantity FROM batches b JOIN chain_heads h ON h.batch = b.id \
+                 WHERE b.id = $1",
+            )
+            .bind(batch.hex())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((head, party, quantity)) = row else {
+                return Err(CustodyError::UnknownBatch(batch.hex()).into());
+            };
+            heads.insert(*batch, parse_id(&head)?);
+            facts.insert(
+                *batch,
+                BatchFacts {
+                    party: parse_slug(&party)?,
+                    quantity: quantity as u64,
+                },
+            );
+        }
+        let stale = custody::stale_heads(ev, &heads);
+        if !stale.is_empty() {
+            return Err(StoreError::Conflict(stale));
+        }
+        let to_exists = match &ev.to {
+            Some(to) => sqlx::query_scalar::<_, String>("SELECT slug FROM parties WHERE slug = $1")
+                .bind(to.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some(),
+            None => false,
+        };
+        let shipment: Option<EventStatement> = match ev.shipment {
+            Some(s) => {
+                let json: Option<String> = sqlx::query_scalar(
+                    "SELECT json FROM statements WHERE id = $1 AND kind = 'event'",
+                )
+                .bind(s.hex())
+                .fetch_optional(&mut *tx)
+                .await?;
+                json.and_then(|j| {
+                    let mut v = serde_json::from_str::<serde_json::Value>(&j).ok()?;
+                    v.as_object_mut()?.remove("sig");
+                    serde_json::from_value(v).ok()
+                })
+            }
+            None => None,
+        };
+        // Every holding row overlapping any range the event or its exceptions name.
+        let mut current: Vec<Holding> = Vec::new();
+        let ranges = ev
+            .objects
+            .iter()
+            .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
+        for r in ranges {
+            let rows = sqlx::query(&format!(
+                "SELECT {HOLDING_COLS} FROM holdings WHERE batch = $1 AND first <= $3 AND first >= \
+                 COALESCE((SELECT MAX(first) FROM holdings WHERE batch = $1 AND first <= $2), 0) \
+                 ORDER BY first"
+            ))
+            .bind(r.batch.hex())
+            .bind(r.first as i64)
+            .bind(r.last as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &rows {
+                let h = holding(row)?;
+                if !current.iter().any(|c| c.range == h.range) {
+                    current.push(h);
+                }
+            }
+        }
+        let ctx = Context {
+            id,
+            signer_kind,
+            batches: &facts,
+            to_exists,
+            shipment: shipment.as_ref(),
+        };
+        let next = custody::apply(ev, &ctx, &current)?;
+        for h in &current {
+            sqlx::query("DELETE FROM holdings WHERE batch = $1 AND first = $2")
+                .bind(h.range.batch.hex())
+                .bind(h.range.first as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for h in &next {
+            insert_holding(&mut tx, h).await?;
+        }
+        insert_statement(&mut tx, seq, st).await?;
+        sqlx::query(
+            "INSERT INTO events (id, type, party, dest, shipment) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&st.id)
+        .bind(ev.event_type.as_str())
+        .bind(st.party.as_str())
+        .bind(ev.to.as_ref().map(|t| t.as_str()))
+        .bind(ev.shipment.map(|s| s.hex()))
+        .execute(&mut *tx)
+        .await?;
+        for r in &ev.objects {
+            sqlx::query(
+                "INSERT INTO event_objects (event, batch, first, last) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&st.id)
+            .bind(r.batch.hex())
+            .bind(r.first as i64)
+            .bind(r.last as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for batch in ev.prev.keys() {
+            sqlx::query("UPDATE chain_heads SET head = $1 WHERE batch = $2")
+                .bind(&st.id)
+                .bind(batch.hex())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Appended::Stored(seq))
+    }
+
+    async fn batch(&self, id: &BatchId) -> Result<Option<BatchRow>, StoreError> {
+        batch_row(&self.pool, "b.id = $1", &id.hex(), None).await
+    }
+
+    async fn batch_by_lot(&self, gtin: &str, lot: &str) -> Result<Option<BatchRow>, StoreError> {
+        batch_row(&self.pool, "b.gtin = $1 AND b.lot = $2", gtin, Some(lot)).await
+    }
+
+    async fn heads(
+        &self,
+        batches: &[BatchId],
+    ) -> Result<BTreeMap<BatchId, StatementId>, StoreError> {
+        let ids: Vec<String> = batches.iter().map(|b| b.hex()).collect();
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT batch, head FROM chain_heads WHERE batch = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|(b, h)| Ok((parse_id(b)?, parse_id(h)?)))
+            .collect()
+    }
+
+    async fn unit(&self, batch: &BatchId, index: u64) -> Result<Option<Holding>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = $1 AND first <= $2 \
+             ORDER BY first DESC LIMIT 1"
+        ))
+        .bind(batch.hex())
+        .bind(index as i64)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| holding(&r))
+        .transpose()
+        .map(|h| h.filter(|h| h.range.last >= index))
+    }
+
+    async fn unit_events(
+        &self,
+        batch: &BatchId,
+        index: u64,
+    ) -> Result<Vec<StoredStatement>, StoreError> {
+        sqlx::query(
+            "SELECT DISTINCT s.seq, s.id, s.kind, s.party, s.json FROM event_objects o \
+             JOIN statements s ON s.id = o.event \
+             WHERE o.batch = $1 AND o.first <= $2 AND o.last >= $2 ORDER BY s.seq",
+        )
+        .bind(batch.hex())
+        .bind(index as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+    }
+
+    async fn holdings_of(&self, party: &Slug) -> Result<Vec<Holding>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings WHERE holder = $1 OR dest = $1 ORDER BY batch, first"
+        ))
+        .bind(party.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(holding)
+        .collect()
+    }
+
+    async fn holdings_of_batch(&self, batch: &BatchId) -> Result<Vec<Holding>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = $1 ORDER BY first"
+        ))
+        .bind(batch.hex())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(holding)
+        .collect()
+    }
+
+    async fn in_shipment(&self, shipment: &StatementId) -> Result<Vec<Holding>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings WHERE shipment = $1 AND disposition = 'in_transit' \
+             ORDER BY batch, first"
+        ))
+        .bind(shipment.hex())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(holding)
+        .collect()
+    }
+
+    async fn shipments_to(&self, party: &Slug) -> Result<Vec<StoredStatement>, StoreError> {
+        sqlx::query(
+            "SELECT s.seq, s.id, s.kind, s.party, s.json FROM events e JOIN statements s ON s.id = e.id \
+             WHERE e.dest = $1 AND e.type IN ('shipping', 'returning') ORDER BY s.seq DESC",
+        )
+        .bind(party.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+    }
+}
