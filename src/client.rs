@@ -12,7 +12,7 @@ use crate::keystore::Keystore;
 use crate::sign::{self, Kind, SignError};
 
 /// How often a client re-reads heads and re-signs after a 409 before giving up.
-pub const MAX_CAS_RETRIES: usize = 8;
+pub const MAX_CAS_RETRIES: usize = 30;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]

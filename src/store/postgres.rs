@@ -558,7 +558,8 @@ impl Store for PgStore {
             }
             None => None,
         };
-        // Every holding row overlapping any range the event or its exceptions name.
+        // Every holding row overlapping any range the event or its exceptions name, plus
+        // the neighbours on each side so that ranges left in the same state merge back.
         let mut current: Vec<Holding> = Vec::new();
         let ranges = ev
             .objects
@@ -571,8 +572,8 @@ impl Store for PgStore {
                  ORDER BY first"
             ))
             .bind(r.batch.hex())
-            .bind(r.first as i64)
-            .bind(r.last as i64)
+            .bind(r.first.saturating_sub(1) as i64)
+            .bind((r.last + 1) as i64)
             .fetch_all(&mut *tx)
             .await?;
             for row in &rows {

@@ -1,0 +1,6 @@
+//! API integration tests: the real server on an ephemeral port, on SQLite and
+//! (when SUYUAN_TEST_DATABASE_URL is set) on PostgreSQL.
+
+mod helpers;
+
+mod custody;
