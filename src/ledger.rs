@@ -5,7 +5,8 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 
 use crate::domain::custody::{self, CustodyError, Holding};
 use crate::domain::keys::{self, KeyError, KeyRecord};
@@ -105,6 +106,8 @@ pub struct Receipt {
 pub struct Ledger {
     /// The database.
     pub store: DynStore,
+    /// Parties never change once registered, so they are read once.
+    parties: Arc<RwLock<HashMap<String, Party>>>,
 }
 
 /// A statement that parsed, whose signing party and key are known.
@@ -123,7 +126,22 @@ fn typed<T: serde::de::DeserializeOwned>(parsed: &Parsed) -> Result<T, SubmitErr
 impl Ledger {
     /// Wraps a store.
     pub fn new(store: DynStore) -> Self {
-        Ledger { store }
+        Ledger {
+            store,
+            parties: Arc::default(),
+        }
+    }
+
+    /// A registered party, from memory after the first read.
+    pub async fn party(&self, slug: &str) -> Result<Option<Party>, StoreError> {
+        if let Some(p) = self.parties.read().ok().and_then(|m| m.get(slug).cloned()) {
+            return Ok(Some(p));
+        }
+        let found = self.store.party(slug).await?;
+        if let (Some(p), Ok(mut m)) = (&found, self.parties.write()) {
+            m.insert(slug.to_owned(), p.clone());
+        }
+        Ok(found)
     }
 
     /// Verifies and appends one statement sent by `owner`.
@@ -134,6 +152,8 @@ impl Ledger {
         owner: &TokenOwner,
     ) -> Result<Receipt, SubmitError> {
         let parsed = sign::parse_statement(kind, text)?;
+        // A `sig` that is not 64 bytes of base64url is a malformed request, not a failed verification.
+        sign::parse_sig(&parsed.sig)?;
         match kind {
             Kind::Batch => {
                 let b: BatchStatement = typed(&parsed)?;
@@ -231,12 +251,35 @@ impl Ledger {
                 ))
             }
         }
-        // A replay answers with what is stored, even if the key has since been revoked.
-        if self.store.statement(&parsed.id).await?.is_some() {
-            return Ok(None);
+        match self
+            .verify_signer(&parsed, party, key_id, time, roles)
+            .await
+        {
+            Ok((party, key)) => Ok(Some(Checked {
+                parsed,
+                party,
+                key,
+                time,
+            })),
+            // A replay answers with what is stored, even if its key has since been
+            // revoked; checking only on failure keeps the common path to one read.
+            Err(e) => match self.store.statement(&parsed.id).await? {
+                Some(_) => Ok(None),
+                None => Err(e),
+            },
         }
+    }
+
+    /// Party registered, key on record and allowed, signature valid, time sane.
+    async fn verify_signer(
+        &self,
+        parsed: &Parsed,
+        party: &Slug,
+        key_id: &str,
+        time: Timestamp,
+        roles: &[Role],
+    ) -> Result<(Party, KeyRecord), SubmitError> {
         let party = self
-            .store
             .party(party.as_str())
             .await?
             .ok_or_else(|| SubmitError::Key(format!("party \"{party}\" is not registered")))?;
@@ -257,14 +300,8 @@ impl Ledger {
             )));
         }
         keys::may_sign(&key, &party.slug, roles, time, Some(now))?;
-        Ok(Some(Checked {
-            parsed,
-            party,
-            key,
-            time,
-        }))
+        Ok((party, key))
     }
-
     fn new_statement(&self, c: &Checked) -> NewStatement {
         NewStatement {
             id: c.parsed.id.clone(),
@@ -366,7 +403,7 @@ impl Ledger {
             None => None,
         };
         let holder = match &holding {
-            Some(h) => self.store.party(h.holder.as_str()).await?,
+            Some(h) => self.party(h.holder.as_str()).await?,
             None => None,
         };
         let facts = ScanFacts {

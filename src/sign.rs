@@ -145,7 +145,8 @@ pub fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&digest[..8])
 }
 
-fn parse_sig(text: &str) -> Result<Signature, SignError> {
+/// Decodes a `sig` field: exactly 64 bytes of canonical base64url without padding.
+pub fn parse_sig(text: &str) -> Result<Signature, SignError> {
     let bytes: [u8; 64] = unb64(text).and_then(|b| b.try_into().ok()).ok_or_else(|| {
         if text.len() == 86 {
             SignError::SigEncoding("86 characters that are not canonical base64url".into())

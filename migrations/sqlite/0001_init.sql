@@ -119,6 +119,18 @@ CREATE TRIGGER event_objects_no_update BEFORE UPDATE ON event_objects
 BEGIN SELECT RAISE(ABORT, 'event objects are append-only'); END;
 CREATE TRIGGER event_objects_no_delete BEFORE DELETE ON event_objects
 BEGIN SELECT RAISE(ABORT, 'event objects are append-only'); END;
+-- The leaf index of a new statement must be the current log size, and storing it
+-- grows the log by one: no gap and no reuse, whatever the code above does.
+CREATE TRIGGER statements_leaf_index BEFORE INSERT ON statements
+WHEN NEW.seq IS NOT (SELECT size FROM log_state WHERE id = 1)
+BEGIN SELECT RAISE(ABORT, 'leaf index must equal the log size'); END;
+CREATE TRIGGER statements_grow_log AFTER INSERT ON statements
+BEGIN UPDATE log_state SET size = size + 1 WHERE id = 1; END;
+
 CREATE TRIGGER log_state_no_shrink BEFORE UPDATE ON log_state
 WHEN NEW.size < OLD.size
+BEGIN SELECT RAISE(ABORT, 'the log never shrinks'); END;
+
+-- The log's size row may grow but never go away (PostgreSQL refuses DELETE and TRUNCATE alike).
+CREATE TRIGGER log_state_no_delete BEFORE DELETE ON log_state
 BEGIN SELECT RAISE(ABORT, 'the log never shrinks'); END;

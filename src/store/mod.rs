@@ -132,6 +132,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The transaction carrying this append could not commit: it was not stored.
+    #[error("commit failed, nothing stored: {0}")]
+    Commit(String),
     /// A stored row does not parse: the database was changed behind our back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -18,7 +18,7 @@ use suyuan::http::{self, AppState};
 use suyuan::keystore::Keystore;
 use suyuan::ledger::Ledger;
 use suyuan::sign::{self, Kind};
-use suyuan::store::{self, DynStore, TokenOwner};
+use suyuan::store::{self, DynStore};
 
 /// Environment variable naming a PostgreSQL server for the second run of the suite.
 pub const PG_ENV: &str = "SUYUAN_TEST_DATABASE_URL";
@@ -108,6 +108,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The database URL.
     pub db_url: String,
+    /// Raw read-only SQL on the same database, for checking what is stored.
+    pub raw: RawDb,
     shutdown: Option<oneshot::Sender<()>>,
     _db: TestDb,
 }
@@ -147,6 +149,7 @@ pub async fn spawn_on(db_url: String, db: TestDb) -> TestApp {
         .expect("admin token");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let raw = RawDb::open(&db_url, false).await;
     let (tx, rx) = oneshot::channel::<()>();
     let state = AppState {
         ledger: Ledger::new(store.clone()),
@@ -163,6 +166,7 @@ pub async fn spawn_on(db_url: String, db: TestDb) -> TestApp {
         admin,
         http: reqwest::Client::new(),
         db_url,
+        raw,
         shutdown: Some(tx),
         _db: db,
     }
@@ -230,6 +234,30 @@ impl TestApp {
             .await
             .expect("statements")
             .len()
+    }
+
+    /// POSTs raw bytes (not necessarily UTF-8) with a token; returns status and JSON body.
+    pub async fn post_bytes(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Every row of every table, as text: equal before and after means nothing changed.
+    pub async fn dump(&self) -> Vec<String> {
+        self.raw.dump().await
     }
 
     /// A snapshot of every holding of a batch.
@@ -329,7 +357,135 @@ pub fn status(e: &ClientError) -> u16 {
     }
 }
 
-/// The owner of a token, for calling the ledger directly.
-pub fn owner(a: &Actor) -> TokenOwner {
-    TokenOwner::Party(a.ks.party.clone())
+/// Every table of the schema with its columns, for [`RawDb::dump`].
+pub const TABLES: &[(&str, &[&str])] = &[
+    ("parties", &["slug", "name", "kind", "gln", "created_at"]),
+    ("tokens", &["hash", "party", "created_at"]),
+    (
+        "statements",
+        &[
+            "seq",
+            "id",
+            "kind",
+            "party",
+            "key_id",
+            "time",
+            "json",
+            "leaf_hash",
+            "received_at",
+        ],
+    ),
+    (
+        "keys",
+        &[
+            "key_id",
+            "party",
+            "public_key",
+            "role",
+            "not_before",
+            "not_after",
+            "statement",
+        ],
+    ),
+    ("revocations", &["key_id", "time", "statement"]),
+    ("batches", &["id", "party", "gtin", "lot", "quantity"]),
+    ("events", &["id", "type", "party", "dest", "shipment"]),
+    ("event_objects", &["event", "batch", "first", "last"]),
+    ("chain_heads", &["batch", "head"]),
+    (
+        "holdings",
+        &[
+            "batch",
+            "first",
+            "last",
+            "holder",
+            "disposition",
+            "shipment",
+            "dest",
+            "recall",
+        ],
+    ),
+    ("log_state", &["id", "size"]),
+];
+
+/// Plain SQL on the test database, whichever kind it is, outside the store.
+#[derive(Debug, Clone)]
+pub enum RawDb {
+    /// SQLite.
+    Sqlite(sqlx::SqlitePool),
+    /// PostgreSQL.
+    Postgres(sqlx::PgPool),
+}
+
+impl RawDb {
+    /// Connects to the database a URL names; read-only unless `writable` (SQLite).
+    pub async fn open(url: &str, writable: bool) -> RawDb {
+        if on_postgres() {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect(url)
+                .await
+                .expect("raw PostgreSQL pool");
+            RawDb::Postgres(pool)
+        } else {
+            use std::str::FromStr;
+            let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                .expect("sqlite url")
+                .read_only(!writable)
+                .busy_timeout(std::time::Duration::from_secs(10));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect_with(opts)
+                .await
+                .expect("raw SQLite pool");
+            RawDb::Sqlite(pool)
+        }
+    }
+
+    /// Runs one statement; the database's error message on failure.
+    pub async fn execute(&self, sql: &str) -> Result<u64, String> {
+        match self {
+            RawDb::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|r| r.rows_affected()),
+            RawDb::Postgres(p) => sqlx::query(sql).execute(p).await.map(|r| r.rows_affected()),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// A query whose single column is text.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        match self {
+            RawDb::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await,
+            RawDb::Postgres(p) => sqlx::query_scalar(sql).fetch_all(p).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The rows of one table as `col|col|…` text, sorted.
+    pub async fn rows(&self, table: &str) -> Vec<String> {
+        let cols = TABLES
+            .iter()
+            .find(|(t, _)| *t == table)
+            .unwrap_or_else(|| panic!("no table {table}"))
+            .1;
+        let expr: Vec<String> = cols
+            .iter()
+            .map(|c| format!("COALESCE(CAST({c} AS TEXT), '<null>')"))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM {table} ORDER BY 1",
+            expr.join(" || '|' || ")
+        );
+        self.texts(&sql).await
+    }
+
+    /// Every row of every table, each prefixed with its table name.
+    pub async fn dump(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (table, _) in TABLES {
+            for row in self.rows(table).await {
+                out.push(format!("{table}: {row}"));
+            }
+        }
+        out
+    }
 }

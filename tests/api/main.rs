@@ -3,4 +3,7 @@
 
 mod helpers;
 
+mod append_only;
+mod auth;
+mod bad_input;
 mod custody;
