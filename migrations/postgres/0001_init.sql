@@ -68,9 +68,12 @@ CREATE TABLE event_objects (
 );
 CREATE INDEX event_objects_range ON event_objects (batch, first);
 
+-- Each advance names the head it replaces (prev); a trigger refuses any other,
+-- so the compare-and-swap on a batch's chain is enforced by the database itself.
 CREATE TABLE chain_heads (
     batch       TEXT PRIMARY KEY,
-    head        TEXT NOT NULL
+    head        TEXT NOT NULL,
+    prev        TEXT
 );
 
 CREATE TABLE holdings (
@@ -106,6 +109,19 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
+
+CREATE FUNCTION suyuan_chain_head_cas() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.prev IS DISTINCT FROM OLD.head OR NEW.batch IS DISTINCT FROM OLD.batch THEN
+        RAISE EXCEPTION 'chain head moved on: prev is not the current head';
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER chain_heads_cas BEFORE UPDATE ON chain_heads
+    FOR EACH ROW EXECUTE FUNCTION suyuan_chain_head_cas();
+CREATE TRIGGER chain_heads_no_delete BEFORE DELETE OR TRUNCATE ON chain_heads
+    FOR EACH STATEMENT EXECUTE FUNCTION suyuan_append_only();
 
 CREATE TRIGGER statements_append_only BEFORE UPDATE OR DELETE ON statements
     FOR EACH ROW EXECUTE FUNCTION suyuan_append_only();

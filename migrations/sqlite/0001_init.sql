@@ -70,9 +70,12 @@ CREATE TABLE event_objects (
 CREATE INDEX event_objects_range ON event_objects (batch, first);
 
 -- Derived state, rewritten inside the same transaction as the statement that changes it.
+-- Each advance names the head it replaces (prev); a trigger refuses any other,
+-- so the compare-and-swap on a batch's chain is enforced by the database itself.
 CREATE TABLE chain_heads (
     batch       TEXT PRIMARY KEY,
-    head        TEXT NOT NULL
+    head        TEXT NOT NULL,
+    prev        TEXT
 );
 
 CREATE TABLE holdings (
@@ -126,6 +129,12 @@ WHEN NEW.seq IS NOT (SELECT size FROM log_state WHERE id = 1)
 BEGIN SELECT RAISE(ABORT, 'leaf index must equal the log size'); END;
 CREATE TRIGGER statements_grow_log AFTER INSERT ON statements
 BEGIN UPDATE log_state SET size = size + 1 WHERE id = 1; END;
+
+CREATE TRIGGER chain_heads_cas BEFORE UPDATE ON chain_heads
+WHEN NEW.prev IS NOT OLD.head OR NEW.batch IS NOT OLD.batch
+BEGIN SELECT RAISE(ABORT, 'chain head moved on: prev is not the current head'); END;
+CREATE TRIGGER chain_heads_no_delete BEFORE DELETE ON chain_heads
+BEGIN SELECT RAISE(ABORT, 'chain heads are never deleted'); END;
 
 CREATE TRIGGER log_state_no_shrink BEFORE UPDATE ON log_state
 WHEN NEW.size < OLD.size

@@ -623,8 +623,10 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         }
-        for batch in ev.prev.keys() {
-            sqlx::query("UPDATE chain_heads SET head = $1 WHERE batch = $2")
+        for (batch, prev) in &ev.prev {
+            // The chain-head trigger refuses the update unless `prev` is the head it replaces.
+            sqlx::query("UPDATE chain_heads SET prev = $1, head = $2 WHERE batch = $3")
+                .bind(prev.hex())
                 .bind(&st.id)
                 .bind(batch.hex())
                 .execute(&mut *tx)

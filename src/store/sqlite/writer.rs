@@ -1,0 +1,413 @@
+//! The SQLite writer: one task, one connection, appends committed in groups.
+//!
+//! Each append first reads what it needs and decides (custody rules, chain-head
+//! compare-and-swap); a refused append has written nothing. An accepted one
+//! sends all its writes in one multi-statement round trip. The group then
+//! commits with one fsync, and only after that is anyone answered. A database
+//! failure aborts the whole group, so nothing is ever half-applied or
+//! acknowledged without being durable.
+
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use std::collections::{BTreeMap, HashMap};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{holding, HOLDING_COLS};
+use crate::domain::custody::{self, BatchFacts, Context, CustodyError, Disposition, Holding};
+use crate::domain::party::PartyKind;
+use crate::domain::statement::{BatchId, BatchStatement, EventStatement, StatementId, UnitRange};
+use crate::domain::time::Timestamp;
+use crate::store::{
+    leaf_hash, parse_id, parse_slug, Appended, KeyChange, NewStatement, StoreError,
+};
+
+/// An append waiting for the writer task.
+#[derive(Debug)]
+pub(super) enum Job {
+    Key(NewStatement, KeyChange),
+    Batch(NewStatement, BatchStatement),
+    Event(NewStatement, EventStatement, PartyKind),
+}
+
+pub(super) type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+
+/// Most appends committed in one transaction.
+pub(super) const GROUP_MAX: usize = 256;
+
+/// Chain heads and batch facts as last written by this writer. The writer is
+/// the only one, so this mirrors the database; the chain-head trigger checks
+/// every advance anyway, so a stale entry fails a group instead of forking.
+type HeadCache = HashMap<BatchId, (StatementId, BatchFacts)>;
+
+/// Takes queued appends in groups and commits each group once.
+pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<(Job, Reply)>) {
+    let mut heads = HeadCache::new();
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        match commit_group(&pool, &group, &mut heads).await {
+            Ok(results) => {
+                for ((_, reply), result) in group.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                heads.clear();
+                tracing::error!(error = %e, appends = group.len(), "group commit failed; nothing of it was stored");
+                for (_, reply) in group {
+                    let _ = reply.send(Err(StoreError::Commit(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// A refusal of one append (the group goes on) or a failure of the group.
+type JobResult = Result<Result<Appended, StoreError>, StoreError>;
+
+async fn commit_group(
+    pool: &SqlitePool,
+    group: &[(Job, Reply)],
+    heads: &mut HeadCache,
+) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut size: i64 = sqlx::query_scalar("SELECT size FROM log_state WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut results = Vec::with_capacity(group.len());
+    for (job, _) in group {
+        let result = match job {
+            Job::Key(st, change) => append_key(&mut tx, st, change, size).await?,
+            Job::Batch(st, batch) => append_batch(&mut tx, st, batch, size, heads).await?,
+            Job::Event(st, ev, kind) => append_event(&mut tx, st, ev, *kind, size, heads).await?,
+        };
+        if let Ok(Appended::Stored(_)) = result {
+            size += 1;
+        }
+        results.push(result);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// `INSERT … VALUES (?, …), (?, …);` for `rows` rows of `cols` columns (empty when no rows).
+fn values_sql(head: &str, cols: usize, rows: usize) -> String {
+    if rows == 0 {
+        return String::new();
+    }
+    let one = format!("({})", vec!["?"; cols].join(", "));
+    format!("{head}{};\n", vec![one; rows].join(", "))
+}
+
+const INSERT_STATEMENT: &str =
+    "INSERT INTO statements (seq, id, kind, party, key_id, time, json, leaf_hash, received_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);\n";
+
+fn bind_statement<'q>(q: Query<'q>, st: &'q NewStatement, seq: i64) -> Query<'q> {
+    q.bind(seq)
+        .bind(&st.id)
+        .bind(st.kind.as_str())
+        .bind(st.party.as_str())
+        .bind(&st.key_id)
+        .bind(st.time.to_string())
+        .bind(&st.json)
+        .bind(leaf_hash(&st.json))
+        .bind(Timestamp::now().to_string())
+}
+
+const INSERT_HOLDING: &str =
+    "INSERT INTO holdings (batch, first, last, holder, disposition, shipment, dest, recall) VALUES ";
+
+fn bind_holding<'q>(q: Query<'q>, h: &Holding) -> Query<'q> {
+    q.bind(h.range.batch.hex())
+        .bind(h.range.first as i64)
+        .bind(h.range.last as i64)
+        .bind(h.holder.to_string())
+        .bind(h.disposition.as_str())
+        .bind(h.shipment.map(|s| s.hex()))
+        .bind(h.dest.as_ref().map(|d| d.to_string()))
+        .bind(h.recall.map(|s| s.hex()))
+}
+
+/// The leaf index of an already stored statement.
+async fn stored_seq(tx: &mut SqliteConnection, id: &str) -> Result<Option<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT seq FROM statements WHERE id = ?")
+            .bind(id)
+            .fetch_optional(tx)
+            .await?,
+    )
+}
+
+/// Whether a query with these text parameters finds a row.
+async fn exists(tx: &mut SqliteConnection, sql: &str, params: &[&str]) -> Result<bool, StoreError> {
+    let mut q = sqlx::query(sql);
+    for p in params {
+        q = q.bind(*p);
+    }
+    Ok(q.fetch_optional(tx).await?.is_some())
+}
+
+async fn append_key(
+    tx: &mut SqliteConnection,
+    st: &NewStatement,
+    change: &KeyChange,
+    seq: i64,
+) -> JobResult {
+    if let Some(s) = stored_seq(tx, &st.id).await? {
+        return Ok(Ok(Appended::Duplicate(s)));
+    }
+    let sql = match change {
+        KeyChange::Certify(k) => {
+            let taken = "SELECT 1 FROM keys WHERE public_key = ? OR key_id = ?";
+            if exists(tx, taken, &[&k.public_key, &k.key_id]).await? {
+                return Ok(Err(StoreError::Exists(format!(
+                    "key {} is already on record",
+                    k.key_id
+                ))));
+            }
+            format!(
+                "INSERT INTO keys (key_id, party, public_key, role, not_before, not_after, statement) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?);\n{INSERT_STATEMENT}"
+            )
+        }
+        KeyChange::Revoke { key_id, .. } => {
+            let done = "SELECT 1 FROM revocations WHERE key_id = ?";
+            if exists(tx, done, &[key_id]).await? {
+                return Ok(Err(StoreError::Exists(format!(
+                    "key {key_id} is already revoked"
+                ))));
+            }
+            format!("INSERT INTO revocations (key_id, time, statement) VALUES (?, ?, ?);\n{INSERT_STATEMENT}")
+        }
+    };
+    let q = match change {
+        KeyChange::Certify(k) => sqlx::query(&sql)
+            .bind(&k.key_id)
+            .bind(k.party.as_str())
+            .bind(&k.public_key)
+            .bind(k.role.as_str())
+            .bind(k.not_before.map(|t| t.to_string()))
+            .bind(k.not_after.map(|t| t.to_string()))
+            .bind(&st.id),
+        KeyChange::Revoke { key_id, at } => sqlx::query(&sql)
+            .bind(key_id)
+            .bind(at.to_string())
+            .bind(&st.id),
+    };
+    bind_statement(q, st, seq).execute(&mut *tx).await?;
+    Ok(Ok(Appended::Stored(seq)))
+}
+
+async fn append_batch(
+    tx: &mut SqliteConnection,
+    st: &NewStatement,
+    batch: &BatchStatement,
+    seq: i64,
+    heads: &mut HeadCache,
+) -> JobResult {
+    if let Some(s) = stored_seq(tx, &st.id).await? {
+        return Ok(Ok(Appended::Duplicate(s)));
+    }
+    let clash: Option<String> =
+        sqlx::query_scalar("SELECT id FROM batches WHERE gtin = ? AND lot = ?")
+            .bind(batch.gtin.as_str())
+            .bind(batch.lot.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(other) = clash {
+        return Ok(Err(StoreError::Exists(format!(
+            "lot {} of GTIN {} is already minted as batch {other}",
+            batch.lot.as_str(),
+            batch.gtin.as_str()
+        ))));
+    }
+    let id = parse_id(&st.id)?;
+    // The whole batch is one range: minting N units writes one holdings row.
+    let minted = Holding {
+        range: UnitRange {
+            batch: id,
+            first: 0,
+            last: batch.quantity.saturating_sub(1),
+        },
+        holder: st.party.clone(),
+        disposition: Disposition::Active,
+        shipment: None,
+        dest: None,
+        recall: None,
+    };
+    let sql = format!(
+        "{INSERT_STATEMENT}INSERT INTO batches (id, party, gtin, lot, quantity) VALUES (?, ?, ?, ?, ?);\n\
+         INSERT INTO chain_heads (batch, head) VALUES (?, ?);\n{}",
+        values_sql(INSERT_HOLDING, 8, 1)
+    );
+    let q = bind_statement(sqlx::query(&sql), st, seq)
+        .bind(&st.id)
+        .bind(st.party.as_str())
+        .bind(batch.gtin.as_str())
+        .bind(batch.lot.as_str())
+        .bind(batch.quantity as i64)
+        .bind(&st.id)
+        .bind(&st.id);
+    bind_holding(q, &minted).execute(&mut *tx).await?;
+    let facts = BatchFacts {
+        party: st.party.clone(),
+        quantity: batch.quantity,
+    };
+    heads.insert(id, (id, facts));
+    Ok(Ok(Appended::Stored(seq)))
+}
+
+async fn append_event(
+    tx: &mut SqliteConnection,
+    st: &NewStatement,
+    ev: &EventStatement,
+    signer_kind: PartyKind,
+    seq: i64,
+    heads: &mut HeadCache,
+) -> JobResult {
+    if let Some(s) = stored_seq(tx, &st.id).await? {
+        return Ok(Ok(Appended::Duplicate(s)));
+    }
+    let id = parse_id(&st.id)?;
+    let mut current_heads = BTreeMap::new();
+    let mut facts = HashMap::new();
+    for batch in ev.prev.keys() {
+        if !heads.contains_key(batch) {
+            let row: Option<(String, String, i64)> = sqlx::query_as(
+                "SELECT h.head, b.party, b.quantity FROM batches b JOIN chain_heads h ON h.batch = b.id WHERE b.id = ?",
+            )
+            .bind(batch.hex())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((head, party, quantity)) = row else {
+                return Ok(Err(CustodyError::UnknownBatch(batch.hex()).into()));
+            };
+            let f = BatchFacts {
+                party: parse_slug(&party)?,
+                quantity: quantity as u64,
+            };
+            heads.insert(*batch, (parse_id(&head)?, f));
+        }
+        if let Some((head, f)) = heads.get(batch) {
+            current_heads.insert(*batch, *head);
+            facts.insert(*batch, f.clone());
+        }
+    }
+    let stale = custody::stale_heads(ev, &current_heads);
+    if !stale.is_empty() {
+        return Ok(Err(StoreError::Conflict(stale)));
+    }
+    let to_exists = match &ev.to {
+        Some(to) => exists(tx, "SELECT 1 FROM parties WHERE slug = ?", &[to.as_str()]).await?,
+        None => false,
+    };
+    let shipment: Option<EventStatement> = match ev.shipment {
+        Some(s) => {
+            let json: Option<String> =
+                sqlx::query_scalar("SELECT json FROM statements WHERE id = ? AND kind = 'event'")
+                    .bind(s.hex())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            json.and_then(|j| {
+                let mut v = serde_json::from_str::<serde_json::Value>(&j).ok()?;
+                v.as_object_mut()?.remove("sig");
+                serde_json::from_value(v).ok()
+            })
+        }
+        None => None,
+    };
+    // Every holding row overlapping a range the event or its exceptions name, plus the
+    // neighbours on each side so that ranges left in the same state merge back.
+    // Rows fetched per range are contiguous in `first`, so one delete per span removes them.
+    let mut current: Vec<Holding> = Vec::new();
+    let mut spans: Vec<(BatchId, i64, i64)> = Vec::new();
+    let ranges = ev
+        .objects
+        .iter()
+        .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
+    for r in ranges {
+        let rows = sqlx::query(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = ?1 AND first <= ?3 AND first >= \
+             COALESCE((SELECT MAX(first) FROM holdings WHERE batch = ?1 AND first <= ?2), 0) ORDER BY first"
+        ))
+        .bind(r.batch.hex())
+        .bind(r.first.saturating_sub(1) as i64)
+        .bind((r.last + 1) as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let h = holding(row)?;
+            if !current.iter().any(|c| c.range == h.range) {
+                current.push(h);
+            }
+        }
+        if let (Some(lo), Some(hi)) = (rows.first(), rows.last()) {
+            spans.push((r.batch, lo.try_get("first")?, hi.try_get("first")?));
+        }
+    }
+    let ctx = Context {
+        id,
+        signer_kind,
+        batches: &facts,
+        to_exists,
+        shipment: shipment.as_ref(),
+    };
+    let next = match custody::apply(ev, &ctx, &current) {
+        Ok(n) => n,
+        Err(e) => return Ok(Err(e.into())),
+    };
+
+    // All writes of the event in one round trip to the database worker.
+    let mut sql = String::from(INSERT_STATEMENT);
+    for _ in &spans {
+        sql.push_str("DELETE FROM holdings WHERE batch = ? AND first BETWEEN ? AND ?;\n");
+    }
+    sql.push_str(&values_sql(INSERT_HOLDING, 8, next.len()));
+    sql.push_str("INSERT INTO events (id, type, party, dest, shipment) VALUES (?, ?, ?, ?, ?);\n");
+    sql.push_str(&values_sql(
+        "INSERT INTO event_objects (event, batch, first, last) VALUES ",
+        4,
+        ev.objects.len(),
+    ));
+    for _ in ev.prev.keys() {
+        // The chain-head trigger refuses the update unless `prev` is the head it replaces.
+        sql.push_str("UPDATE chain_heads SET prev = ?, head = ? WHERE batch = ?;\n");
+    }
+    let mut q = bind_statement(sqlx::query(&sql), st, seq);
+    for (batch, lo, hi) in &spans {
+        q = q.bind(batch.hex()).bind(lo).bind(hi);
+    }
+    for h in &next {
+        q = bind_holding(q, h);
+    }
+    q = q
+        .bind(&st.id)
+        .bind(ev.event_type.as_str())
+        .bind(st.party.as_str())
+        .bind(ev.to.as_ref().map(|t| t.as_str()))
+        .bind(ev.shipment.map(|s| s.hex()));
+    for r in &ev.objects {
+        q = q
+            .bind(&st.id)
+            .bind(r.batch.hex())
+            .bind(r.first as i64)
+            .bind(r.last as i64);
+    }
+    for (batch, prev) in &ev.prev {
+        q = q.bind(prev.hex()).bind(&st.id).bind(batch.hex());
+    }
+    q.execute(&mut *tx).await?;
+    for batch in ev.prev.keys() {
+        if let Some(entry) = heads.get_mut(batch) {
+            entry.0 = id;
+        }
+    }
+    Ok(Ok(Appended::Stored(seq)))
+}
