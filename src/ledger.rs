@@ -119,8 +119,16 @@ struct Checked {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(parsed: &Parsed) -> Result<T, SubmitError> {
-    serde_json::from_value(Value::Object(parsed.body.clone()))
-        .map_err(|e| SubmitError::Schema(format!("{} statement: {e}", parsed.kind)))
+    // The path names the field, so "inputs[0].origin: missing field" says where to look.
+    serde_path_to_error::deserialize(Value::Object(parsed.body.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at {path}")
+        };
+        SubmitError::Schema(format!("{} statement{at}: {}", parsed.kind, e.into_inner()))
+    })
 }
 
 impl Ledger {

@@ -557,14 +557,12 @@ pub struct TraceArgs {
 /// `suyuan trace`
 pub async fn trace(a: TraceArgs) -> Result<()> {
     let c = client(&a.server);
-    let url = reqwest::Url::parse_with_params(
-        &format!("{}/api/v1/resolve", a.server.server.trim_end_matches('/')),
-        &[("code", &a.unit)],
-    )
-    .context("--server")?;
-    let _ = &c;
+    let unit = c
+        .resolve(&a.unit)
+        .await
+        .with_context(|| format!("--unit {}", a.unit))?;
     print(
-        &c.get(&format!("/api/v1/resolve?{}", url.query().unwrap_or("")))
+        &c.get(&format!("/api/v1/units/{}/{}", unit.batch, unit.first))
             .await?,
     );
     Ok(())

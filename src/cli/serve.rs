@@ -124,6 +124,30 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+/// One `serve` per SQLite file: its writer is the only one, which group commit relies on.
+fn lock_sqlite(data: &DataArgs) -> Result<Option<std::fs::File>> {
+    let url = data.url();
+    if !url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&data.data_dir)
+        .with_context(|| format!("cannot create data directory {}", data.data_dir.display()))?;
+    let path = data.data_dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    if file.try_lock().is_err() {
+        anyhow::bail!(
+            "another `suyuan serve` is using {}; stop it first (SQLite takes one server per database; use PostgreSQL to run several)",
+            data.data_dir.display()
+        );
+    }
+    Ok(Some(file))
+}
+
 /// `suyuan serve`.
 pub async fn run(args: ServeArgs) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -136,6 +160,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     } else {
         sub.init();
     }
+    let _lock = lock_sqlite(&args.data)?;
     let (store, admin) = open_initialised(&args.data).await?;
     if let Some(t) = &admin {
         println!(
