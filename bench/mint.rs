@@ -26,21 +26,35 @@ use suyuan::store::{self, Party, TokenOwner};
 fn db_bytes(path: &Path) -> u64 {
     ["", "-wal"]
         .iter()
-        .map(|s| std::fs::metadata(format!("{}{s}", path.display())).map(|m| m.len()).unwrap_or(0))
+        .map(|s| {
+            std::fs::metadata(format!("{}{s}", path.display()))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        })
         .sum()
 }
 
 #[tokio::main]
 async fn main() {
-    let units: u64 = std::env::var("UNITS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let units: u64 = std::env::var("UNITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
 
     // suyuan: a signed batch record through the whole ledger (verify, rules, durable commit).
     let path = dir.path().join("suyuan.db");
-    let store = store::open(&format!("sqlite://{}", path.display())).await.expect("open");
+    let store = store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open");
     let ledger = Ledger::new(store.clone());
     let factory = Keystore::generate(Slug::parse("bench-factory").expect("slug"));
-    let party = Party { slug: factory.party.clone(), name: "Bench".into(), kind: PartyKind::Factory, gln: None };
+    let party = Party {
+        slug: factory.party.clone(),
+        name: "Bench".into(),
+        kind: PartyKind::Factory,
+        gln: None,
+    };
     let root = KeyRecord {
         key_id: factory.key_id.clone(),
         party: factory.party.clone(),
@@ -50,7 +64,10 @@ async fn main() {
         not_after: None,
         revoked: None,
     };
-    store.create_party(&party, &root, "bench-token-hash").await.expect("party");
+    store
+        .create_party(&party, &root, "bench-token-hash")
+        .await
+        .expect("party");
     let mut rows_before = 0;
     let mut suyuan_secs = f64::MAX;
     let mut growth = 0;
@@ -77,14 +94,25 @@ async fn main() {
         let text = stmt.to_string();
         let before = db_bytes(&path);
         let t = Instant::now();
-        ledger.submit(Kind::Batch, &text, &TokenOwner::Party(factory.party.clone())).await.expect("mint");
+        ledger
+            .submit(
+                Kind::Batch,
+                &text,
+                &TokenOwner::Party(factory.party.clone()),
+            )
+            .await
+            .expect("mint");
         let secs = t.elapsed().as_secs_f64();
         if secs < suyuan_secs {
             suyuan_secs = secs;
             growth = db_bytes(&path).saturating_sub(before);
         }
         let batch = suyuan::domain::statement::BatchId::parse(&id).expect("id");
-        rows_before = store.holdings_of_batch(&batch).await.expect("holdings").len();
+        rows_before = store
+            .holdings_of_batch(&batch)
+            .await
+            .expect("holdings")
+            .len();
     }
 
     // Peer: one plain row per unit, same journal mode and durability.
@@ -94,7 +122,11 @@ async fn main() {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full);
-    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.expect("peer db");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .expect("peer db");
     sqlx::query("CREATE TABLE units (batch INTEGER, serial INTEGER, holder TEXT, disposition TEXT, PRIMARY KEY (batch, serial))")
         .execute(&pool)
         .await
