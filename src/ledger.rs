@@ -125,9 +125,9 @@ fn typed<T: serde::de::DeserializeOwned>(parsed: &Parsed) -> Result<T, SubmitErr
         let at = if path == "." {
             String::new()
         } else {
-            format!(" at {path}")
+            format!(" (at {path})")
         };
-        SubmitError::Schema(format!("{} statement{at}: {}", parsed.kind, e.into_inner()))
+        SubmitError::Schema(format!("{} statement: {}{at}", parsed.kind, e.into_inner()))
     })
 }
 
