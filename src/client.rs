@@ -8,6 +8,7 @@ use crate::domain::statement::{
     BatchId, EventStatement, EventType, StatementId, UnitRange, VERSION,
 };
 use crate::domain::time::Timestamp;
+use crate::gs1::Sscc;
 use crate::keystore::Keystore;
 use crate::sign::{self, Kind, SignError};
 
@@ -166,6 +167,27 @@ impl Client {
         }
     }
 
+    /// Batches whose units an event covers, looking up the contents of the containers it names.
+    pub async fn batches_covered(
+        &self,
+        event: &EventStatement,
+    ) -> Result<Vec<BatchId>, ClientError> {
+        let mut batches = batches_touched(event);
+        let mut containers: Vec<&Sscc> = event.containers.iter().collect();
+        if event.event_type == EventType::Unpacking {
+            containers.extend(&event.parent);
+        }
+        for sscc in containers {
+            let v = self.get(&format!("/api/v1/containers/{sscc}")).await?;
+            let units: Vec<UnitRange> =
+                serde_json::from_value(v["units"].clone()).unwrap_or_default();
+            batches.extend(units.iter().map(|r| r.batch));
+        }
+        batches.sort();
+        batches.dedup();
+        Ok(batches)
+    }
+
     /// Signs and submits an event, filling party, key, time and `prev`.
     ///
     /// On 409 it re-reads the heads and re-signs: if another till took other
@@ -177,7 +199,7 @@ impl Client {
         ks: &Keystore,
         mut event: EventStatement,
     ) -> Result<Value, ClientError> {
-        let touched = batches_touched(&event);
+        let touched = self.batches_covered(&event).await?;
         let mut last_err = None;
         for _ in 0..MAX_CAS_RETRIES {
             event.prev = self.heads(&touched).await?;
@@ -221,6 +243,8 @@ pub fn draft_event(
         time: Timestamp::now(),
         event_type,
         objects,
+        containers: Vec::new(),
+        parent: None,
         prev: BTreeMap::new(),
         to: None,
         asn: None,

@@ -8,9 +8,11 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
+use crate::cache;
 use crate::domain::custody::{self, CustodyError, Holding};
 use crate::domain::keys::{self, KeyError, KeyRecord};
 use crate::domain::party::{PartyKind, Role, Slug};
+use crate::domain::scanlog::{self, ScanRecord};
 use crate::domain::statement::{
     BatchId, BatchStatement, EventStatement, KeyAction, KeyStatement, StatementId, MAX_QUANTITY,
     VERSION,
@@ -108,6 +110,28 @@ pub struct Ledger {
     pub store: DynStore,
     /// Parties never change once registered, so they are read once.
     parties: Arc<RwLock<HashMap<String, Party>>>,
+    /// Label signatures already verified, by (canonical path, sig). Only
+    /// successes are kept: a key is never removed, so a label that verified
+    /// once always does; a failure is checked again each time.
+    labels: Arc<cache::Shared<(String, String), ()>>,
+    /// Parsed batch records by batch id: signed records never change.
+    records: Arc<cache::Shared<String, Arc<BatchStatement>>>,
+}
+
+/// Label signatures remembered as verified.
+pub const LABEL_CACHE: usize = 200_000;
+/// Parsed batch records remembered.
+pub const RECORD_CACHE: usize = 4096;
+
+/// Who is scanning, as the scan log records it (see [`crate::domain::scanlog`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanner {
+    /// Unix seconds of the scan.
+    pub time: i64,
+    /// Unix day of the salt.
+    pub day: i64,
+    /// Salted hash of the coarse fingerprint.
+    pub hash: String,
 }
 
 /// A statement that parsed, whose signing party and key are known.
@@ -137,6 +161,8 @@ impl Ledger {
         Ledger {
             store,
             parties: Arc::default(),
+            labels: Arc::new(cache::Shared::new(LABEL_CACHE)),
+            records: Arc::new(cache::Shared::new(RECORD_CACHE)),
         }
     }
 
@@ -355,12 +381,17 @@ impl Ledger {
         path: &str,
         sig: &str,
     ) -> Result<bool, StoreError> {
+        let cache_key = (path.to_owned(), sig.to_owned());
+        if self.labels.get(&cache_key).is_some() {
+            return Ok(true);
+        }
         for k in self.store.keys_of(factory).await? {
             if !matches!(k.role, Role::Root | Role::Mint) {
                 continue;
             }
             if let Ok(public) = sign::parse_public_key(&k.public_key) {
                 if sign::verify_label(path, sig, &public).is_ok() {
+                    self.labels.insert(cache_key, ());
                     return Ok(true);
                 }
             }
@@ -369,11 +400,24 @@ impl Ledger {
     }
 
     /// Everything a scan of a label shows: verdict, batch, unit state and history.
+    /// Reads only; nothing is logged (see [`Ledger::scan_logged`]).
     pub async fn scan(
         &self,
         key: &Key,
         sig: Option<&str>,
         today: crate::domain::time::Date,
+    ) -> Result<ScanReport, StoreError> {
+        self.scan_logged(key, sig, today, None).await
+    }
+
+    /// A scan by a consumer: like [`Ledger::scan`], and when the label verifies
+    /// the scan is recorded and the unit's scan history feeds the verdict.
+    pub async fn scan_logged(
+        &self,
+        key: &Key,
+        sig: Option<&str>,
+        today: crate::domain::time::Date,
+        scanner: Option<&Scanner>,
     ) -> Result<ScanReport, StoreError> {
         let mut report = ScanReport {
             verdict: Verdict::Unknown,
@@ -386,6 +430,7 @@ impl Ledger {
             holder: None,
             recall: None,
             history: Vec::new(),
+            scans: None,
         };
         let Key::Unit { gtin, lot, serial } = key else {
             return Ok(report);
@@ -393,7 +438,7 @@ impl Ledger {
         let Some(batch) = self.store.batch_by_lot(gtin.as_str(), lot.as_str()).await? else {
             return Ok(report);
         };
-        let record: BatchStatement = parse_stored(&batch.statement.json)?;
+        let record = self.record(&batch).await?;
         let index = unit_index(
             serial.as_str(),
             record.serial_prefix.as_deref(),
@@ -414,6 +459,57 @@ impl Ledger {
             Some(h) => self.party(h.holder.as_str()).await?,
             None => None,
         };
+        let mut sold_at = None;
+        if let (Some(i), Some(h)) = (index, &holding) {
+            report.unit_index = Some(i);
+            for st in self.store.unit_events(&batch.id, i).await? {
+                let v: Value = serde_json::from_str(&st.json)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if v.get("type").and_then(Value::as_str) == Some("retail_selling") {
+                    sold_at = v
+                        .get("time")
+                        .and_then(Value::as_str)
+                        .and_then(|t| Timestamp::parse(t).ok());
+                }
+                report.history.push(v);
+            }
+            if let Some(r) = h.recall {
+                if let Some(st) = self.store.statement(&r.hex()).await? {
+                    report.recall = Some(parse_stored(&st.json)?);
+                }
+            }
+        }
+        let sold = holding.as_ref().is_some_and(|h| {
+            matches!(
+                h.disposition,
+                custody::Disposition::RetailSold | custody::Disposition::Returned
+            )
+        });
+        // Only scans of labels that verify are logged: a forged URL must not be
+        // able to make a genuine unit look copied.
+        let mut scanners_after_sale = 0;
+        if let (true, Some(_), Some(sc)) = (report.signature_ok, &holding, scanner) {
+            self.store
+                .record_scan(&ScanRecord {
+                    unit: report.path.clone(),
+                    time: sc.time,
+                    day: sc.day,
+                    scanner: sc.hash.clone(),
+                })
+                .await?;
+            let since = if sold {
+                sold_at.map(|t| t.unix())
+            } else {
+                None
+            };
+            let stats = self.store.scan_stats(&report.path, since).await?;
+            scanners_after_sale = scanlog::scanners_estimate(&stats.per_day_since);
+            report.scans = Some(ScanSummary {
+                count: stats.count,
+                first_verified: stats.first.map(Timestamp::from_unix),
+                scanners_after_sale,
+            });
+        }
         let facts = ScanFacts {
             signature_ok: report.signature_ok,
             minted: holding.is_some(),
@@ -422,33 +518,33 @@ impl Ledger {
             today,
             disposition: holding.as_ref().map(|h| h.disposition),
             holder_kind: holder.as_ref().map(|p| p.kind),
-            scanners_after_sale: 0,
+            scanners_after_sale,
         };
         let (v, reason) = verdict::decide(&facts);
         report.verdict = v;
         report.reason = reason;
-        if let (Some(i), Some(h)) = (index, &holding) {
-            report.unit_index = Some(i);
-            for st in self.store.unit_events(&batch.id, i).await? {
-                report.history.push(
-                    serde_json::from_str(&st.json)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                );
-            }
-            if let Some(r) = h.recall {
-                if let Some(st) = self.store.statement(&r.hex()).await? {
-                    report.recall = Some(parse_stored(&st.json)?);
-                }
-            }
-        }
         report.batch = Some(BatchView {
             id: batch.id.hex(),
             head: batch.head.hex(),
-            record,
+            record: (*record).clone(),
         });
         report.holding = holding;
         report.holder = holder;
         Ok(report)
+    }
+
+    /// The parsed batch record, from memory after the first parse.
+    async fn record(
+        &self,
+        batch: &crate::store::BatchRow,
+    ) -> Result<Arc<BatchStatement>, StoreError> {
+        let id = batch.id.hex();
+        if let Some(r) = self.records.get(&id) {
+            return Ok(r);
+        }
+        let r: Arc<BatchStatement> = Arc::new(parse_stored(&batch.statement.json)?);
+        self.records.insert(id, r.clone());
+        Ok(r)
     }
 }
 
@@ -490,7 +586,7 @@ fn receipt(parsed: &Parsed, appended: Appended) -> Receipt {
 }
 
 /// Batch-record rules beyond the field types.
-fn check_batch(b: &BatchStatement, party: &Party) -> Result<(), SubmitError> {
+pub fn check_batch(b: &BatchStatement, party: &Party) -> Result<(), SubmitError> {
     let rule = |m: String| Err(SubmitError::Rule(m));
     if party.kind != PartyKind::Factory {
         return rule(format!(
@@ -586,6 +682,21 @@ pub struct ScanReport {
     pub recall: Option<EventStatement>,
     /// Custody events that named this unit, oldest first, as signed.
     pub history: Vec<Value>,
+    /// The scan log of the unit, when this scan was logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scans: Option<ScanSummary>,
+}
+
+/// What the scan log says about a unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanSummary {
+    /// Verified scans recorded, this one included.
+    pub count: u64,
+    /// When the label was first verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_verified: Option<Timestamp>,
+    /// Estimated distinct devices since the sale (see [`scanlog::scanners_estimate`]).
+    pub scanners_after_sale: u32,
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! suyuan: QR-code product traceability with signed batch records and custody events.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod bundle;
+pub mod cache;
 pub mod client;
 pub mod demo;
 pub mod domain;
@@ -8,6 +11,8 @@ pub mod gs1;
 pub mod http;
 pub mod jcs;
 pub mod keystore;
+pub mod label;
 pub mod ledger;
+pub mod log;
 pub mod sign;
 pub mod store;

@@ -359,3 +359,114 @@ async fn serve_demo_then_drive_the_cli() {
         pg.drop_db().await;
     }
 }
+
+/// A kill -9 in the middle of a stream of sales loses nothing that was
+/// acknowledged and leaves nothing half-applied.
+#[tokio::test]
+async fn kill_9_during_appends_loses_nothing_acknowledged() {
+    use suyuan::client::{draft_event, Client};
+    use suyuan::domain::statement::{BatchId, EventType, UnitRange};
+    use suyuan::keystore::Keystore;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let pg = PgDb::create().await;
+    let db = pg.as_ref().map(|p| p.url.clone());
+    let mut server = Server::start(&data, db.as_deref(), "crash").await;
+    let info = demo_info(&data);
+    let batch = BatchId::parse(&info.batch_id).expect("batch id");
+    let shop = Keystore::load(&data.join("keys/greenleaf-mart.json")).expect("keystore");
+    let token = std::fs::read_to_string(data.join("keys/greenleaf-mart.token")).expect("token");
+    let client = Client::new(&server.base, Some(token.trim().to_owned()));
+
+    // Four tills sell cans 5..=199 one by one; each records what the server acknowledged.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut tills = Vec::new();
+    for till in 0..4u64 {
+        let (client, shop, acked) = (client.clone(), shop.clone(), acked.clone());
+        tills.push(tokio::spawn(async move {
+            let mut i = 5 + till;
+            while i <= 199 {
+                let ev = draft_event(
+                    &shop,
+                    EventType::RetailSelling,
+                    vec![UnitRange {
+                        batch,
+                        first: i,
+                        last: i,
+                    }],
+                );
+                match client.submit_event(&shop, ev).await {
+                    Ok(v) => acked
+                        .lock()
+                        .expect("lock")
+                        .push(v["id"].as_str().expect("id").to_owned()),
+                    Err(_) => return,
+                }
+                i += 4;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut child = server.child.take().expect("running");
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    for t in tills {
+        let _ = t.await;
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(
+        !acked.is_empty(),
+        "no sale was acknowledged before the kill"
+    );
+    println!("{} sales acknowledged before kill -9", acked.len());
+
+    let server = Server::start(&data, db.as_deref(), "after-crash").await;
+    let http = reqwest::Client::new();
+    for id in &acked {
+        let r = http
+            .get(format!("{}/api/v1/statements/{id}", server.base))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(
+            r.status(),
+            200,
+            "acknowledged sale {id} is missing after kill -9"
+        );
+    }
+    // Nothing half-applied: every unit is held exactly once, and sold units match stored sales.
+    let r: Value = http
+        .get(format!(
+            "{}/api/v1/holdings?party=greenleaf-mart",
+            server.base
+        ))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .expect("holdings")
+        .json()
+        .await
+        .expect("json");
+    let holdings = r["holdings"].as_array().expect("holdings");
+    let units: u64 = holdings
+        .iter()
+        .filter(|h| h["batch"] == info.batch_id.as_str())
+        .map(|h| h["last"].as_u64().unwrap() - h["first"].as_u64().unwrap() + 1)
+        .sum();
+    assert_eq!(units, 200, "greenleaf's 200 cans, sold or not: {r}");
+    let sold: u64 = holdings
+        .iter()
+        .filter(|h| h["batch"] == info.batch_id.as_str() && h["disposition"] == "retail_sold")
+        .map(|h| h["last"].as_u64().unwrap() - h["first"].as_u64().unwrap() + 1)
+        .sum();
+    assert!(
+        sold >= 5 + acked.len() as u64,
+        "sold {sold}, acknowledged {}",
+        acked.len()
+    );
+    drop(server);
+    if let Some(p) = pg {
+        p.drop_db().await;
+    }
+}

@@ -158,6 +158,8 @@ impl Actor {
             time: ts(),
             event_type,
             objects,
+            containers: Vec::new(),
+            parent: None,
             prev,
             to: None,
             asn: None,

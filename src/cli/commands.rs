@@ -13,6 +13,7 @@ use suyuan::domain::statement::{
     Resolution, UnitRange, VERSION,
 };
 use suyuan::domain::time::Timestamp;
+use suyuan::gs1::{self, Sscc};
 use suyuan::keystore::Keystore;
 use suyuan::sign::{self, Kind};
 
@@ -124,6 +125,17 @@ pub enum KeyCommand {
         #[arg(long, default_value_t = 365)]
         days: i64,
     },
+    /// Approve a dock station enrolled at /dock: certify its key for the dock role with the root keystore.
+    Approve {
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// The pending station number the dock page shows.
+        #[arg(long)]
+        pending: i64,
+        /// Days of validity from now.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
     /// Revoke a station key, signed with the party's root keystore.
     Revoke {
         #[command(flatten)]
@@ -182,6 +194,11 @@ pub async fn key(c: KeyCommand) -> Result<()> {
             let (signed, _) = sign::sign(Kind::Key, &stmt, &root.key)?;
             print(&client(&signer.server).submit(Kind::Key, &signed).await?);
         }
+        KeyCommand::Approve {
+            signer,
+            pending,
+            days,
+        } => super::dock::approve(signer, pending, days).await?,
         KeyCommand::Revoke {
             signer,
             public_key,
@@ -277,6 +294,9 @@ pub struct UnitsArgs {
     /// Scanned codes (label URL, (01)…(10)…(21)… or raw element string); repeatable.
     #[arg(long = "unit")]
     pub units: Vec<String>,
+    /// Containers (SSCC-18, or a scanned (00)… code) with everything inside; repeatable.
+    #[arg(long = "sscc")]
+    pub containers: Vec<String>,
     /// Where it happens.
     #[arg(long)]
     pub place: Option<String>,
@@ -297,10 +317,17 @@ async fn collect_units(c: &Client, a: &UnitsArgs) -> Result<Vec<UnitRange>> {
     for u in &a.units {
         out.push(c.resolve(u).await.with_context(|| format!("--unit {u}"))?);
     }
-    if out.is_empty() {
-        bail!("name the units: --batch ID --range A..B, or --unit CODE");
-    }
     Ok(out)
+}
+
+/// Parses an SSCC given bare or as a scanned code.
+fn parse_sscc(text: &str) -> Result<Sscc> {
+    if let Ok(scanned) = gs1::parse_scan(text) {
+        if let gs1::Key::Container { sscc } = scanned.key {
+            return Ok(sscc);
+        }
+    }
+    Sscc::parse(text).with_context(|| format!("SSCC \"{text}\""))
 }
 
 async fn submit_units(
@@ -311,7 +338,16 @@ async fn submit_units(
     let ks = load(&a.signer.keystore)?;
     let c = client(&a.signer.server);
     let objects = collect_units(&c, a).await?;
+    let containers = a
+        .containers
+        .iter()
+        .map(|t| parse_sscc(t))
+        .collect::<Result<Vec<_>>>()?;
+    if objects.is_empty() && containers.is_empty() && event_type != EventType::Unpacking {
+        bail!("name the units: --batch ID --range A..B, --unit CODE, or --sscc CONTAINER");
+    }
     let mut ev = draft_event(&ks, event_type, objects);
+    ev.containers = containers;
     ev.place = a.place.clone();
     edit(&mut ev);
     print(&c.submit_event(&ks, ev).await?);
@@ -460,6 +496,31 @@ pub async fn receive(a: ReceiveArgs) -> Result<()> {
     ev.place = a.place;
     print(&c.submit_event(&ks, ev).await?);
     Ok(())
+}
+
+/// `suyuan pack` / `suyuan unpack`
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    #[command(flatten)]
+    pub units: UnitsArgs,
+    /// The case or pallet (SSCC) to fill, or to empty with `unpack`.
+    #[arg(long)]
+    pub into: String,
+}
+
+/// `suyuan pack`: put units (`--range`, `--unit`) and containers (`--sscc`) into `--into`.
+pub async fn pack(a: PackArgs) -> Result<()> {
+    let parent = parse_sscc(&a.into).context("--into")?;
+    submit_units(&a.units, EventType::Packing, |ev| ev.parent = Some(parent)).await
+}
+
+/// `suyuan unpack`: empty the container `--into`.
+pub async fn unpack(a: PackArgs) -> Result<()> {
+    let parent = parse_sscc(&a.into).context("--into")?;
+    submit_units(&a.units, EventType::Unpacking, |ev| {
+        ev.parent = Some(parent)
+    })
+    .await
 }
 
 /// `suyuan sell`

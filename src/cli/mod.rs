@@ -5,7 +5,10 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod audit;
 mod commands;
+mod dock;
+mod labels;
 mod serve;
 
 /// suyuan — QR-code product traceability.
@@ -72,6 +75,10 @@ enum Command {
     /// Mint and read batches.
     #[command(subcommand)]
     Batch(commands::BatchCommand),
+    /// Pack units and containers into a case or pallet (SSCC).
+    Pack(commands::PackArgs),
+    /// Empty a case or pallet: its contents are loose again.
+    Unpack(commands::PackArgs),
     /// Ship units to another party.
     Ship(commands::ShipArgs),
     /// Receive a shipment, with exceptions.
@@ -84,6 +91,18 @@ enum Command {
     Recall(commands::RecallArgs),
     /// Show a unit's state and history from a scanned code.
     Trace(commands::TraceArgs),
+    /// Render and print signed QR labels (units and SSCC cases/pallets).
+    #[command(subcommand)]
+    Labels(labels::LabelsCommand),
+    /// Dock users who sign in at /dock (operator or party token).
+    #[command(subcommand)]
+    DockUser(dock::DockUserCommand),
+    /// Re-verify the whole log from zero (signatures, keys, chains, custody, checkpoint).
+    Audit(audit::AuditArgs),
+    /// Write an evidence bundle for one batch.
+    Export(audit::ExportArgs),
+    /// Check an evidence bundle offline.
+    Verify(audit::VerifyArgs),
 }
 
 /// Parses arguments and runs; errors print with their causes.
@@ -112,12 +131,19 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Party(c) => commands::party(c).await,
         Command::Key(c) => commands::key(c).await,
         Command::Batch(c) => commands::batch(c).await,
+        Command::Pack(a) => commands::pack(a).await,
+        Command::Unpack(a) => commands::unpack(a).await,
         Command::Ship(a) => commands::ship(a).await,
         Command::Receive(a) => commands::receive(a).await,
         Command::Sell(a) => commands::sell(a).await,
         Command::Return(a) => commands::returning(a).await,
         Command::Recall(a) => commands::recall(a).await,
         Command::Trace(a) => commands::trace(a).await,
+        Command::Labels(c) => labels::labels(c).await,
+        Command::DockUser(c) => dock::dock_user(c).await,
+        Command::Audit(a) => audit::audit(a).await,
+        Command::Export(a) => audit::export(a).await,
+        Command::Verify(a) => audit::verify(a),
     }
 }
 

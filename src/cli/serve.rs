@@ -90,6 +90,12 @@ fn ensure_log_key(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The log signing key from `<data-dir>/log.key`.
+pub fn load_log_key(dir: &Path) -> Result<ed25519_dalek::SigningKey> {
+    let ks = Keystore::load(&dir.join("log.key")).map_err(anyhow::Error::new)?;
+    Ok(ks.key)
+}
+
 /// `suyuan init`.
 pub async fn init(data: &DataArgs) -> Result<()> {
     let (_, admin) = open_initialised(data).await?;
@@ -192,9 +198,19 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             args.data.data_dir.join("demo.json").display()
         );
     }
+    // Refuses to start when the database is behind or forked from a signed checkpoint.
+    let log = suyuan::log::service::LogService::open(
+        ledger.store.clone(),
+        load_log_key(&args.data.data_dir)?,
+        None,
+        Some(args.data.data_dir.join("log.checkpoint")),
+    )
+    .await
+    .context("the transparency log refuses to start")?;
+    tokio::spawn(log.clone().tick(std::time::Duration::from_secs(10)));
     println!("listening on http://{local}");
     tracing::info!(addr = %local, base_url, "serving");
-    http::serve(listener, AppState { ledger }, shutdown_signal())
+    http::serve(listener, AppState { ledger, log }, shutdown_signal())
         .await
         .context("server failed")?;
     Ok(())

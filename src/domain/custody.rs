@@ -234,6 +234,9 @@ pub enum CustodyError {
     /// The named shipment is not a shipping/returning event to the signer.
     #[error("shipment {0} is not a shipment addressed to the signer")]
     BadShipment(String),
+    /// A container that cannot be used this way.
+    #[error("container: {0}")]
+    BadContainer(String),
     /// An exception that contradicts the objects.
     #[error("exception {0}")]
     BadException(String),
@@ -243,7 +246,8 @@ pub enum CustodyError {
 pub fn check_shape(ev: &EventStatement) -> Result<(), CustodyError> {
     use EventType::*;
     let name = ev.event_type.as_str();
-    if ev.objects.is_empty() {
+    let unpacking = ev.event_type == Unpacking;
+    if ev.objects.is_empty() && ev.containers.is_empty() && !unpacking {
         return Err(CustodyError::NoObjects);
     }
     let all_ranges = ev
@@ -258,22 +262,17 @@ pub fn check_shape(ev: &EventStatement) -> Result<(), CustodyError> {
             });
         }
     }
-    let mut sorted = ev.objects.clone();
-    sorted.sort();
-    for w in sorted.windows(2) {
-        if w[0].batch == w[1].batch && w[1].first <= w[0].last {
-            return Err(CustodyError::Overlap {
-                batch: w[1].batch.hex(),
-                first: w[1].first,
-                last: w[0].last.min(w[1].last),
-            });
-        }
+    check_overlap(&ev.objects)?;
+    let mut sscc: Vec<_> = ev.containers.iter().chain(&ev.parent).collect();
+    sscc.sort();
+    if sscc.windows(2).any(|w| w[0] == w[1]) {
+        return Err(CustodyError::BadContainer(
+            "a container is named twice".into(),
+        ));
     }
-    let touched: Vec<BatchId> = batches_touched(ev);
-    let named: Vec<BatchId> = ev.prev.keys().copied().collect();
-    if touched != named {
-        let list: Vec<String> = touched.iter().map(|b| b.hex()).collect();
-        return Err(CustodyError::PrevBatches(list.join(", ")));
+    // With containers or unpacking, the units are known only once contents are looked up.
+    if ev.containers.is_empty() && !unpacking {
+        check_prev(ev, &ev.objects)?;
     }
     let need = |ok: bool, field: &'static str| {
         if ok {
@@ -301,7 +300,16 @@ pub fn check_shape(ev: &EventStatement) -> Result<(), CustodyError> {
             need(ev.instructions.is_some(), "instructions")?;
         }
         Inspecting => need(ev.result.is_some(), "result")?,
+        Packing => need(ev.parent.is_some(), "parent")?,
+        Unpacking => {
+            need(ev.parent.is_some(), "parent")?;
+            refuse(!ev.objects.is_empty(), "objects")?;
+            refuse(!ev.containers.is_empty(), "containers")?;
+        }
         RetailSelling | Returning | Destroying => {}
+    }
+    if !matches!(ev.event_type, Packing | Unpacking) {
+        refuse(ev.parent.is_some(), "parent")?;
     }
     if ev.event_type != Receiving {
         refuse(!ev.exceptions.is_empty(), "exceptions")?;
@@ -315,12 +323,44 @@ pub fn check_shape(ev: &EventStatement) -> Result<(), CustodyError> {
     Ok(())
 }
 
-/// Batches an event touches, sorted and without repeats.
-pub fn batches_touched(ev: &EventStatement) -> Vec<BatchId> {
-    let mut b: Vec<BatchId> = ev.objects.iter().map(|r| r.batch).collect();
+/// Two ranges of one batch may not overlap.
+fn check_overlap(units: &[UnitRange]) -> Result<(), CustodyError> {
+    let mut sorted = units.to_vec();
+    sorted.sort();
+    for w in sorted.windows(2) {
+        if w[0].batch == w[1].batch && w[1].first <= w[0].last {
+            return Err(CustodyError::Overlap {
+                batch: w[1].batch.hex(),
+                first: w[1].first,
+                last: w[0].last.min(w[1].last),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `prev` must name exactly the batches of the units the event covers.
+fn check_prev(ev: &EventStatement, units: &[UnitRange]) -> Result<(), CustodyError> {
+    let touched = batches_of(units);
+    let named: Vec<BatchId> = ev.prev.keys().copied().collect();
+    if touched != named {
+        let list: Vec<String> = touched.iter().map(|b| b.hex()).collect();
+        return Err(CustodyError::PrevBatches(list.join(", ")));
+    }
+    Ok(())
+}
+
+/// Batches of some unit ranges, sorted and without repeats.
+pub fn batches_of(units: &[UnitRange]) -> Vec<BatchId> {
+    let mut b: Vec<BatchId> = units.iter().map(|r| r.batch).collect();
     b.sort();
     b.dedup();
     b
+}
+
+/// Batches an event's loose units touch, sorted and without repeats.
+pub fn batches_touched(ev: &EventStatement) -> Vec<BatchId> {
+    batches_of(&ev.objects)
 }
 
 /// Compares `prev` with the current chain heads; returns the heads that moved on.
@@ -337,18 +377,34 @@ pub fn stale_heads(
         .collect()
 }
 
-/// Applies an event to the holdings that overlap its objects.
-///
-/// `current` must hold every holding row overlapping any object range; the
-/// result replaces exactly those rows.
+/// Applies an event whose units are all loose (no containers) to the holdings that overlap them.
 pub fn apply(
     ev: &EventStatement,
     ctx: &Context,
     current: &[Holding],
 ) -> Result<Vec<Holding>, CustodyError> {
+    apply_units(ev, &ev.objects, ctx, current)
+}
+
+/// Applies an event to every unit it covers: its loose units plus the contents
+/// of its containers (see `aggregation::expand`).
+///
+/// `current` must hold every holding row overlapping any of `units`; the
+/// result replaces exactly those rows.
+pub fn apply_units(
+    ev: &EventStatement,
+    units: &[UnitRange],
+    ctx: &Context,
+    current: &[Holding],
+) -> Result<Vec<Holding>, CustodyError> {
     check_shape(ev)?;
     check_party_kind(ev, ctx)?;
-    for r in &ev.objects {
+    check_overlap(units)?;
+    check_prev(ev, units)?;
+    if units.is_empty() {
+        return Err(CustodyError::NoObjects);
+    }
+    for r in units {
         let facts = ctx
             .batches
             .get(&r.batch)
@@ -361,14 +417,13 @@ pub fn apply(
             });
         }
     }
-    check_links(ev, ctx)?;
+    check_links(ev, units, ctx)?;
 
-    let mut out = Vec::with_capacity(current.len() + 2 * ev.objects.len());
+    let mut out = Vec::with_capacity(current.len() + 2 * units.len());
     for h in current {
         // Cut the holding at every object boundary that falls inside it.
         let mut cursor = h.range.first;
-        let mut inside: Vec<&UnitRange> = ev
-            .objects
+        let mut inside: Vec<&UnitRange> = units
             .iter()
             .filter(|r| {
                 r.batch == h.range.batch && r.first <= h.range.last && r.last >= h.range.first
@@ -388,7 +443,7 @@ pub fn apply(
             out.push(h.piece(cursor, h.range.last));
         }
     }
-    check_exceptions(ev, current)?;
+    check_exceptions(ev, units, current)?;
     Ok(merge(out))
 }
 
@@ -403,7 +458,9 @@ fn check_party_kind(ev: &EventStatement, ctx: &Context) -> Result<(), CustodyErr
         }
         Recalling => matches!(ctx.signer_kind, PartyKind::Factory | PartyKind::Inspector),
         Inspecting => ctx.signer_kind == PartyKind::Inspector,
-        Shipping | Receiving | Destroying => ctx.signer_kind != PartyKind::Inspector,
+        Shipping | Receiving | Destroying | Packing | Unpacking => {
+            ctx.signer_kind != PartyKind::Inspector
+        }
     };
     // Retail sale is the B2's step in the F2B2B2C chain.
     let ok = ok && (ev.event_type != RetailSelling || ctx.signer_kind == PartyKind::B2);
@@ -417,7 +474,11 @@ fn check_party_kind(ev: &EventStatement, ctx: &Context) -> Result<(), CustodyErr
     }
 }
 
-fn check_links(ev: &EventStatement, ctx: &Context) -> Result<(), CustodyError> {
+fn check_links(
+    ev: &EventStatement,
+    units: &[UnitRange],
+    ctx: &Context,
+) -> Result<(), CustodyError> {
     if let Some(to) = &ev.to {
         if !ctx.to_exists || *to == ev.party {
             return Err(CustodyError::BadReceiver(to.to_string()));
@@ -436,7 +497,7 @@ fn check_links(ev: &EventStatement, ctx: &Context) -> Result<(), CustodyError> {
         }
     }
     if ev.event_type == EventType::Recalling && ctx.signer_kind == PartyKind::Factory {
-        for r in &ev.objects {
+        for r in units {
             let own = ctx
                 .batches
                 .get(&r.batch)
@@ -453,7 +514,11 @@ fn check_links(ev: &EventStatement, ctx: &Context) -> Result<(), CustodyError> {
 }
 
 /// Receiving exceptions must agree with what was received and what was shipped.
-fn check_exceptions(ev: &EventStatement, current: &[Holding]) -> Result<(), CustodyError> {
+fn check_exceptions(
+    ev: &EventStatement,
+    units: &[UnitRange],
+    current: &[Holding],
+) -> Result<(), CustodyError> {
     let covered = |r: &UnitRange, set: &[UnitRange]| {
         set.iter()
             .any(|o| o.batch == r.batch && o.first <= r.first && o.last >= r.last)
@@ -461,15 +526,14 @@ fn check_exceptions(ev: &EventStatement, current: &[Holding]) -> Result<(), Cust
     for ex in &ev.exceptions {
         for r in &ex.objects {
             match ex.kind {
-                ExceptionType::Damaged if !covered(r, &ev.objects) => {
+                ExceptionType::Damaged if !covered(r, units) => {
                     return Err(CustodyError::BadException(format!(
                         "damaged units {}..{} must also be listed as received",
                         r.first, r.last
                     )));
                 }
                 ExceptionType::Shortage => {
-                    let overlaps_received = ev
-                        .objects
+                    let overlaps_received = units
                         .iter()
                         .any(|o| o.batch == r.batch && o.first <= r.last && o.last >= r.first);
                     let in_shipment = current.iter().any(|h| {
@@ -626,6 +690,13 @@ fn transform(ev: &EventStatement, ctx: &Context, mut h: Holding) -> Result<Holdi
         }
         Recalling => h.recall = Some(ctx.id),
         Inspecting => {}
+        // Aggregation changes no custody, but only the holder may pack what it has in hand.
+        Packing | Unpacking => {
+            require_holder(ev, &h)?;
+            if matches!(h.disposition, D::InTransit | D::RetailSold | D::Destroyed) {
+                return Err(wrong_state(ev, &h, "in stock"));
+            }
+        }
         Destroying => {
             require_holder(ev, &h)?;
             if matches!(h.disposition, D::InTransit | D::Destroyed | D::RetailSold) {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::party::{Role, Slug};
 use super::time::{Date, Timestamp};
-use crate::gs1::{Gtin, Lot};
+use crate::gs1::{Gtin, Lot, Sscc};
 
 /// The only statement version this build reads and writes.
 pub const VERSION: u32 = 1;
@@ -116,6 +116,10 @@ pub enum EventType {
     Inspecting,
     /// Goods destroyed by their holder.
     Destroying,
+    /// Units or containers put into a container (case, pallet).
+    Packing,
+    /// A container emptied: its contents are loose again.
+    Unpacking,
 }
 
 impl EventType {
@@ -130,13 +134,19 @@ impl EventType {
             EventType::Recalling => "recalling",
             EventType::Inspecting => "inspecting",
             EventType::Destroying => "destroying",
+            EventType::Packing => "packing",
+            EventType::Unpacking => "unpacking",
         }
     }
 
     /// Roles (besides root) whose keys may sign this event.
     pub fn roles(self) -> &'static [Role] {
         match self {
-            EventType::Shipping | EventType::Receiving | EventType::Destroying => &[Role::Dock],
+            EventType::Shipping
+            | EventType::Receiving
+            | EventType::Destroying
+            | EventType::Packing
+            | EventType::Unpacking => &[Role::Dock],
             EventType::RetailSelling | EventType::Returning | EventType::AcceptingReturn => {
                 &[Role::Retail, Role::Dock]
             }
@@ -270,8 +280,15 @@ pub struct EventStatement {
     /// Business step.
     #[serde(rename = "type")]
     pub event_type: EventType,
-    /// Units covered.
+    /// Units covered (loose units; for packing, the loose units put in).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<UnitRange>,
+    /// Containers covered, with everything inside them (for packing, the containers put in).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<Sscc>,
+    /// The container filled (packing) or emptied (unpacking).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Sscc>,
     /// For every batch touched, the chain head this event follows.
     pub prev: BTreeMap<BatchId, StatementId>,
     /// Receiver (shipping, returning upstream).

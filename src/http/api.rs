@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/holdings", get(holdings))
         .route("/api/v1/shipments", get(shipments))
         .route("/api/v1/shipments/{id}", get(get_shipment))
+        .route("/api/v1/containers/{sscc}", get(get_container))
 }
 
 async fn health(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -379,9 +380,22 @@ async fn shipment_view(s: &AppState, st: &StoredStatement) -> Result<Value, ApiE
     .map(|e| e.objects.iter().map(|r| r.len()).sum())
     .unwrap_or(0);
     let in_transit: u64 = pending.iter().map(|h| h.range.len()).sum();
+    // The discrepancy report: every receipt against this shipment and its exceptions.
+    let mut receipts = Vec::new();
+    let mut exceptions = Vec::new();
+    for r in s.ledger.store.receipts(&id).await? {
+        let v = statement_json(&r)?;
+        if let Some(list) = v["exceptions"].as_array() {
+            for e in list {
+                exceptions.push(json!({"receipt": r.id, "by": r.party, "exception": e}));
+            }
+        }
+        receipts.push(v);
+    }
     Ok(json!({
         "id": st.id, "from": st.party, "expected_units": expected, "in_transit_units": in_transit,
         "in_transit": pending, "statement": statement,
+        "receipts": receipts, "exceptions": exceptions,
     }))
 }
 
@@ -422,4 +436,26 @@ async fn get_shipment(
         auth.require_party_or_admin(&receiver)?;
     }
     Ok(Json(view))
+}
+
+async fn get_container(
+    State(s): State<AppState>,
+    Path(sscc): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let code = gs1::parse_scan(&sscc)
+        .ok()
+        .and_then(|sc| match sc.key {
+            gs1::Key::Container { sscc } => Some(sscc),
+            gs1::Key::Unit { .. } => None,
+        })
+        .map(Ok)
+        .unwrap_or_else(|| gs1::Sscc::parse(&sscc))
+        .map_err(|e| ApiError::BadRequest("malformed", format!("SSCC: {e}")))?;
+    let view = s
+        .ledger
+        .store
+        .container(&code)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("container {code} is not packed")))?;
+    Ok(Json(json!(view)))
 }

@@ -10,7 +10,9 @@ use crate::ledger::Ledger;
 
 pub mod api;
 pub mod auth;
+pub mod dock;
 pub mod error;
+pub mod log;
 pub mod scan;
 
 /// Largest request body accepted, in bytes.
@@ -21,12 +23,17 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub struct AppState {
     /// Verification and storage.
     pub ledger: Ledger,
+    /// The transparency log: tree, proofs, checkpoint signing (issue 7).
+    pub log: std::sync::Arc<crate::log::service::LogService>,
 }
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     api::router()
-        .fallback(scan::scan)
+        .merge(log::router())
+        .merge(dock::router())
+        .merge(scan::api_router())
+        .fallback_service(scan::router(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -38,7 +45,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // Client addresses feed the scan page's rate limiter and scan log (issue 5).
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -15,6 +15,7 @@ use crate::domain::statement::{BatchId, BatchStatement, EventStatement, Statemen
 use crate::domain::time::Timestamp;
 use crate::sign::Kind;
 
+pub mod dock;
 pub mod postgres;
 pub mod sqlite;
 
@@ -216,6 +217,152 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn in_shipment(&self, shipment: &StatementId) -> Result<Vec<Holding>, StoreError>;
     /// Shipping and returning events addressed to a party, newest first.
     async fn shipments_to(&self, party: &Slug) -> Result<Vec<StoredStatement>, StoreError>;
+    /// Receiving and accepting_return events that name a shipment, oldest first.
+    async fn receipts(&self, shipment: &StatementId) -> Result<Vec<StoredStatement>, StoreError>;
+    /// A container (SSCC) with everything inside it, if it is packed.
+    async fn container(&self, sscc: &crate::gs1::Sscc)
+        -> Result<Option<ContainerView>, StoreError>;
+    /// The containers a unit sits in, innermost first.
+    async fn unit_containers(
+        &self,
+        batch: &BatchId,
+        index: u64,
+    ) -> Result<Vec<crate::gs1::Sscc>, StoreError>;
+
+    // Scans and feedback (issue 5)
+    /// Records one scan of a verified label: one plain insert, not a log append.
+    async fn record_scan(
+        &self,
+        scan: &crate::domain::scanlog::ScanRecord,
+    ) -> Result<(), StoreError>;
+    /// A unit's scan count and first scan, and distinct scanners per day from `since` on.
+    async fn scan_stats(
+        &self,
+        unit: &str,
+        since: Option<i64>,
+    ) -> Result<crate::domain::scanlog::ScanStats, StoreError>;
+    /// The salt of `day`: stores `candidate` if the day has none, returns the stored
+    /// one (so every server process agrees), and deletes the salts of earlier days.
+    async fn day_salt(&self, day: i64, candidate: &str) -> Result<String, StoreError>;
+    /// A named server-wide secret: stores `candidate` the first time, returns the stored one.
+    async fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError>;
+    /// Stores feedback readable by `parties`; returns its id.
+    async fn add_feedback(
+        &self,
+        fb: &crate::domain::feedback::NewFeedback,
+        parties: &[Slug],
+    ) -> Result<i64, StoreError>;
+    /// Feedback a party may read, newest first, at most `limit`.
+    async fn feedback_for_party(
+        &self,
+        party: &Slug,
+        limit: i64,
+    ) -> Result<Vec<crate::domain::feedback::Feedback>, StoreError>;
+    /// Feedback about a unit on `day`: (from this scanner, from anyone), for flood limits.
+    async fn feedback_count(
+        &self,
+        unit: &str,
+        day: i64,
+        scanner: &str,
+    ) -> Result<(i64, i64), StoreError>;
+
+    // Transparency log (issue 7)
+    /// Number of leaves in the log.
+    async fn log_size(&self) -> Result<i64, StoreError>;
+    /// Hex leaf hashes of leaves `from..to`, in leaf order.
+    async fn leaf_hashes(&self, from: i64, to: i64) -> Result<Vec<String>, StoreError>;
+    /// The largest stored checkpoint.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+    /// Stores a signed checkpoint before it is published. The database refuses one
+    /// smaller than the largest stored or larger than the log; storing the same
+    /// size again is a no-op.
+    async fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError>;
+    /// The key statements that certified and revoked a key, in log order.
+    async fn key_statements(&self, key_id: &str) -> Result<Vec<StoredStatement>, StoreError>;
+
+    // Dock (issue 6)
+    /// Adds a dock user; `Exists` if the party already has one of that name.
+    async fn add_dock_user(&self, user: &dock::DockUser, now: i64) -> Result<(), StoreError>;
+    /// A dock user by party and name.
+    async fn dock_user(
+        &self,
+        party: &str,
+        name: &str,
+    ) -> Result<Option<dock::DockUser>, StoreError>;
+    /// Stores a new session, dropping expired ones on the way.
+    async fn add_dock_session(
+        &self,
+        session: &dock::DockSession,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// A session by the hash of its cookie, if it has not expired at `now`.
+    async fn dock_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<dock::DockSession>, StoreError>;
+    /// Ends a session.
+    async fn delete_dock_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Records a station key waiting for approval; the same public key again returns the first row.
+    async fn add_pending_station(
+        &self,
+        st: &dock::PendingStation,
+    ) -> Result<dock::PendingStation, StoreError>;
+    /// A pending station by id.
+    async fn pending_station(&self, id: i64) -> Result<Option<dock::PendingStation>, StoreError>;
+}
+
+/// A signed checkpoint as stored (issue 7).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredCheckpoint {
+    /// Tree size.
+    pub size: i64,
+    /// Hex root hash.
+    pub root: String,
+    /// The signed note.
+    pub note: String,
+    /// Verifier key of the signer.
+    pub verifier: String,
+}
+
+/// A packed container as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContainerView {
+    /// Its SSCC.
+    pub sscc: crate::gs1::Sscc,
+    /// The container it sits in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<crate::gs1::Sscc>,
+    /// Who packed it.
+    pub party: String,
+    /// The packing event that created it.
+    pub packed_by: String,
+    /// Containers directly inside.
+    pub children: Vec<crate::gs1::Sscc>,
+    /// Every unit inside, at any depth.
+    pub units: Vec<crate::domain::statement::UnitRange>,
+}
+
+/// Builds the API view of a container from its loaded tree.
+pub(crate) fn container_view(
+    sscc: &crate::gs1::Sscc,
+    party: String,
+    packed_by: String,
+    tree: &crate::domain::aggregation::Tree,
+) -> Result<Option<ContainerView>, StoreError> {
+    let Some(c) = tree.get(sscc) else {
+        return Ok(None);
+    };
+    let units = crate::domain::aggregation::expand(std::slice::from_ref(sscc), tree)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Some(ContainerView {
+        sscc: sscc.clone(),
+        parent: c.parent.clone(),
+        party,
+        packed_by,
+        children: c.children.clone(),
+        units,
+    }))
 }
 
 /// A store shared by the server's handlers.
@@ -237,6 +384,30 @@ pub fn leaf_hash(json: &str) -> String {
     h.update([0u8]);
     h.update(json.as_bytes());
     hex::encode(h.finalize())
+}
+
+/// Parses container rows into the domain's tree.
+pub(crate) fn tree_from_rows(
+    rows: Vec<(String, Option<String>)>,
+    units: Vec<(String, String, i64, i64)>,
+) -> Result<crate::domain::aggregation::Tree, StoreError> {
+    let sscc = |s: &str| crate::gs1::Sscc::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()));
+    let containers = rows
+        .iter()
+        .map(|(s, p)| Ok((sscc(s)?, p.as_deref().map(sscc).transpose()?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let units = units
+        .iter()
+        .map(|(s, b, f, l)| {
+            let r = crate::domain::statement::UnitRange {
+                batch: parse_id(b)?,
+                first: *f as u64,
+                last: *l as u64,
+            };
+            Ok((sscc(s)?, r))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(crate::domain::aggregation::build_tree(containers, units))
 }
 
 /// Parses a stored id column.

@@ -10,8 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::*;
+use crate::domain::aggregation;
 use crate::domain::custody::{self, BatchFacts, Context, Disposition};
 use crate::domain::party::Role;
+use crate::domain::statement::{EventType, UnitRange};
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -508,6 +510,25 @@ impl Store for PgStore {
             return Ok(Appended::Duplicate(seq));
         }
         let id = parse_id(&st.id)?;
+        // Containers are expanded to the units inside them; the rules then see units only.
+        let tree = if ev.containers.is_empty() && ev.parent.is_none() {
+            crate::domain::aggregation::Tree::new()
+        } else {
+            load_tree(&mut tx, ev).await?
+        };
+        let units = aggregation::covered_units(ev, &tree)?;
+        let packed = match ev.event_type {
+            EventType::Packing => Some(aggregation::pack(
+                ev,
+                &tree,
+                &memberships(&mut tx, &ev.objects).await?,
+            )?),
+            _ => None,
+        };
+        let unpacked = match ev.event_type {
+            EventType::Unpacking => Some(aggregation::unpack(ev, &tree)?),
+            _ => None,
+        };
         let mut heads = BTreeMap::new();
         let mut facts = HashMap::new();
         for batch in ev.prev.keys() {
@@ -561,8 +582,7 @@ impl Store for PgStore {
         // Every holding row overlapping any range the event or its exceptions name, plus
         // the neighbours on each side so that ranges left in the same state merge back.
         let mut current: Vec<Holding> = Vec::new();
-        let ranges = ev
-            .objects
+        let ranges = units
             .iter()
             .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
         for r in ranges {
@@ -590,7 +610,7 @@ impl Store for PgStore {
             to_exists,
             shipment: shipment.as_ref(),
         };
-        let next = custody::apply(ev, &ctx, &current)?;
+        let next = custody::apply_units(ev, &units, &ctx, &current)?;
         for h in &current {
             sqlx::query("DELETE FROM holdings WHERE batch = $1 AND first = $2")
                 .bind(h.range.batch.hex())
@@ -612,7 +632,7 @@ impl Store for PgStore {
         .bind(ev.shipment.map(|s| s.hex()))
         .execute(&mut *tx)
         .await?;
-        for r in &ev.objects {
+        for r in &units {
             sqlx::query(
                 "INSERT INTO event_objects (event, batch, first, last) VALUES ($1, $2, $3, $4)",
             )
@@ -631,6 +651,42 @@ impl Store for PgStore {
                 .bind(batch.hex())
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let Some(p) = &packed {
+            let parent = p.parent.as_str();
+            if p.new {
+                sqlx::query("INSERT INTO containers (sscc, parent, party, packed_by) VALUES ($1, NULL, $2, $3)")
+                    .bind(parent)
+                    .bind(st.party.as_str())
+                    .bind(&st.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for r in &p.units {
+                sqlx::query("INSERT INTO container_units (sscc, batch, first, last) VALUES ($1, $2, $3, $4)")
+                    .bind(parent)
+                    .bind(r.batch.hex())
+                    .bind(r.first as i64)
+                    .bind(r.last as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for child in &p.children {
+                sqlx::query("UPDATE containers SET parent = $1 WHERE sscc = $2")
+                    .bind(parent)
+                    .bind(child.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if let Some(s) = &unpacked {
+            for sql in [
+                "DELETE FROM container_units WHERE sscc = $1",
+                "UPDATE containers SET parent = NULL WHERE parent = $1",
+                "DELETE FROM containers WHERE sscc = $1",
+            ] {
+                sqlx::query(sql).bind(s.as_str()).execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(Appended::Stored(seq))
@@ -741,4 +797,468 @@ impl Store for PgStore {
         .map(stored)
         .collect()
     }
+
+    async fn receipts(&self, shipment: &StatementId) -> Result<Vec<StoredStatement>, StoreError> {
+        sqlx::query(
+            "SELECT s.seq, s.id, s.kind, s.party, s.json FROM events e JOIN statements s ON s.id = e.id \
+             WHERE e.shipment = $1 ORDER BY s.seq",
+        )
+        .bind(shipment.hex())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+    }
+
+    async fn container(
+        &self,
+        sscc: &crate::gs1::Sscc,
+    ) -> Result<Option<ContainerView>, StoreError> {
+        let head: Option<(String, String)> =
+            sqlx::query_as("SELECT party, packed_by FROM containers WHERE sscc = $1")
+                .bind(sscc.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((party, packed_by)) = head else {
+            return Ok(None);
+        };
+        const CTE: &str = "WITH RECURSIVE t(sscc) AS (SELECT $1::text UNION SELECT c.sscc FROM containers c JOIN t ON c.parent = t.sscc)";
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+            "{CTE} SELECT c.sscc, c.parent FROM containers c JOIN t ON c.sscc = t.sscc"
+        ))
+        .bind(sscc.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let units: Vec<(String, String, i64, i64)> = sqlx::query_as(&format!(
+            "{CTE} SELECT u.sscc, u.batch, u.first, u.last FROM container_units u JOIN t ON u.sscc = t.sscc"
+        ))
+        .bind(sscc.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let tree = tree_from_rows(rows, units)?;
+        container_view(sscc, party, packed_by, &tree)
+    }
+
+    async fn unit_containers(
+        &self,
+        batch: &BatchId,
+        index: u64,
+    ) -> Result<Vec<crate::gs1::Sscc>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as("WITH RECURSIVE up(sscc, parent, depth) AS (SELECT c.sscc, c.parent, 0 FROM container_units u JOIN containers c ON c.sscc = u.sscc WHERE u.batch = $1 AND u.first <= $2 AND u.last >= $2 UNION ALL SELECT c.sscc, c.parent, up.depth + 1 FROM containers c JOIN up ON c.sscc = up.parent) SELECT sscc FROM up ORDER BY depth")
+            .bind(batch.hex())
+            .bind(index as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|(s,)| crate::gs1::Sscc::parse(s).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    // Transparency log (issue 7)
+    async fn log_size(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT size FROM log_state WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn leaf_hashes(&self, from: i64, to: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT leaf_hash FROM statements WHERE seq >= $1 AND seq < $2 ORDER BY seq",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let row: Option<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT size, root, note, verifier FROM checkpoints ORDER BY size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(size, root, note, verifier)| StoredCheckpoint {
+            size,
+            root,
+            note,
+            verifier,
+        }))
+    }
+
+    async fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (size, root, note, verifier, signed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (size) DO NOTHING",
+        )
+        .bind(cp.size)
+        .bind(&cp.root)
+        .bind(&cp.note)
+        .bind(&cp.verifier)
+        .bind(Timestamp::now().to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn key_statements(&self, key_id: &str) -> Result<Vec<StoredStatement>, StoreError> {
+        sqlx::query(
+            "SELECT seq, id, kind, party, json FROM statements WHERE id IN \
+             (SELECT statement FROM keys WHERE key_id = $1 UNION SELECT statement FROM revocations WHERE key_id = $1) \
+             ORDER BY seq",
+        )
+        .bind(key_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+    }
+
+    // Scans and feedback (issue 5)
+    async fn record_scan(
+        &self,
+        scan: &crate::domain::scanlog::ScanRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO scans (unit, time, day, scanner) VALUES ($1, $2, $3, $4)")
+            .bind(&scan.unit)
+            .bind(scan.time)
+            .bind(scan.day)
+            .bind(&scan.scanner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn scan_stats(
+        &self,
+        unit: &str,
+        since: Option<i64>,
+    ) -> Result<crate::domain::scanlog::ScanStats, StoreError> {
+        // One grouped read gives the count, the first scan and the per-day distinct scanners.
+        let rows: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT COUNT(*), MIN(time), COUNT(DISTINCT CASE WHEN time >= $1 THEN scanner END) \
+             FROM scans WHERE unit = $2 GROUP BY day ORDER BY day",
+        )
+        .bind(since.unwrap_or(i64::MAX))
+        .bind(unit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(crate::domain::scanlog::ScanStats {
+            count: rows.iter().map(|r| r.0.max(0) as u64).sum(),
+            first: rows.iter().filter_map(|r| r.1).min(),
+            per_day_since: rows
+                .iter()
+                .filter(|r| r.2 > 0)
+                .map(|r| u32::try_from(r.2).unwrap_or(u32::MAX))
+                .collect(),
+        })
+    }
+
+    async fn day_salt(&self, day: i64, candidate: &str) -> Result<String, StoreError> {
+        sqlx::query("DELETE FROM scan_salts WHERE day < $1")
+            .bind(day)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO scan_salts (day, salt) VALUES ($1, $2) ON CONFLICT (day) DO NOTHING",
+        )
+        .bind(day)
+        .bind(candidate)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT salt FROM scan_salts WHERE day = $1")
+                .bind(day)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn add_feedback(
+        &self,
+        fb: &crate::domain::feedback::NewFeedback,
+        parties: &[Slug],
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO feedback (unit, batch, unit_index, time, day, scanner, kind, rating, \
+             category, comment, contact, signature_ok) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             RETURNING id",
+        )
+        .bind(&fb.unit)
+        .bind(&fb.batch)
+        .bind(fb.unit_index.map(|i| i as i64))
+        .bind(fb.time)
+        .bind(fb.day)
+        .bind(&fb.scanner)
+        .bind(fb.kind.as_str())
+        .bind(fb.rating.map(i32::from))
+        .bind(fb.category.map(|c| c.as_str()))
+        .bind(&fb.comment)
+        .bind(&fb.contact)
+        .bind(fb.signature_ok)
+        .fetch_one(&mut *tx)
+        .await?;
+        for p in parties {
+            sqlx::query("INSERT INTO feedback_parties (party, feedback) VALUES ($1, $2)")
+                .bind(p.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn feedback_for_party(
+        &self,
+        party: &Slug,
+        limit: i64,
+    ) -> Result<Vec<crate::domain::feedback::Feedback>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT f.id, f.unit, f.batch, f.unit_index, f.time, f.kind, f.rating, f.category, \
+             f.comment, f.contact, f.signature_ok FROM feedback_parties p \
+             JOIN feedback f ON f.id = p.feedback WHERE p.party = $1 ORDER BY f.id DESC LIMIT $2",
+        )
+        .bind(party.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::domain::feedback::Feedback {
+                    id: r.try_get("id")?,
+                    unit: r.try_get("unit")?,
+                    batch: r.try_get("batch")?,
+                    unit_index: r.try_get::<Option<i64>, _>("unit_index")?.map(|i| i as u64),
+                    time: Timestamp::from_unix(r.try_get("time")?).to_string(),
+                    kind: r.try_get("kind")?,
+                    rating: r
+                        .try_get::<Option<i32>, _>("rating")?
+                        .and_then(|n| u8::try_from(n).ok()),
+                    category: r.try_get("category")?,
+                    comment: r.try_get("comment")?,
+                    contact: r.try_get("contact")?,
+                    signature_ok: r.try_get("signature_ok")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn feedback_count(
+        &self,
+        unit: &str,
+        day: i64,
+        scanner: &str,
+    ) -> Result<(i64, i64), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE scanner = $1), COUNT(*) \
+             FROM feedback WHERE unit = $2 AND day = $3",
+        )
+        .bind(scanner)
+        .bind(unit)
+        .bind(day)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    // Dock (issue 6): plain pool writes; nothing here is a signed statement.
+    async fn add_dock_user(&self, user: &dock::DockUser, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO dock_users (party, name, password_hash, created) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(user.party.as_str())
+        .bind(&user.name)
+        .bind(&user.password_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| dock::dock_unique(e, user))?;
+        Ok(())
+    }
+
+    async fn dock_user(
+        &self,
+        party: &str,
+        name: &str,
+    ) -> Result<Option<dock::DockUser>, StoreError> {
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT party, name, password_hash FROM dock_users WHERE party = $1 AND name = $2",
+        )
+        .bind(party)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(p, name, password_hash)| {
+            Ok(dock::DockUser {
+                party: parse_slug(&p)?,
+                name,
+                password_hash,
+            })
+        })
+        .transpose()
+    }
+
+    async fn add_dock_session(&self, s: &dock::DockSession, now: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM dock_sessions WHERE expires < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("INSERT INTO dock_sessions (id_hash, party, name, csrf, expires) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&s.id_hash)
+            .bind(s.party.as_str())
+            .bind(&s.name)
+            .bind(&s.csrf)
+            .bind(s.expires)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn dock_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<dock::DockSession>, StoreError> {
+        let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT id_hash, party, name, csrf, expires FROM dock_sessions WHERE id_hash = $1 AND expires >= $2",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(id_hash, p, name, csrf, expires)| {
+            Ok(dock::DockSession {
+                id_hash,
+                party: parse_slug(&p)?,
+                name,
+                csrf,
+                expires,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_dock_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM dock_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn add_pending_station(
+        &self,
+        st: &dock::PendingStation,
+    ) -> Result<dock::PendingStation, StoreError> {
+        // A browser that retries its enrollment gets its first row back, not a second one.
+        sqlx::query(
+            "INSERT INTO dock_stations (party, public_key, key_id, label, requested_by, created) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (public_key) DO NOTHING",
+        )
+        .bind(st.party.as_str())
+        .bind(&st.public_key)
+        .bind(&st.key_id)
+        .bind(&st.label)
+        .bind(&st.requested_by)
+        .bind(st.created)
+        .execute(&self.pool)
+        .await?;
+        let row: dock::StationRow = sqlx::query_as(
+            "SELECT id, party, public_key, key_id, label, requested_by, created FROM dock_stations WHERE public_key = $1",
+        )
+        .bind(&st.public_key)
+        .fetch_one(&self.pool)
+        .await?;
+        dock::pending_row(row)
+    }
+
+    async fn pending_station(&self, id: i64) -> Result<Option<dock::PendingStation>, StoreError> {
+        let row: Option<dock::StationRow> = sqlx::query_as(
+            "SELECT id, party, public_key, key_id, label, requested_by, created FROM dock_stations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(dock::pending_row).transpose()
+    }
+}
+
+const TREE_CTE: &str = "WITH RECURSIVE t(sscc) AS (SELECT unnest($1::text[]) \
+     UNION SELECT c.sscc FROM containers c JOIN t ON c.parent = t.sscc)";
+
+/// The containers an event names and everything inside them.
+async fn load_tree(
+    tx: &mut PgConnection,
+    ev: &EventStatement,
+) -> Result<crate::domain::aggregation::Tree, StoreError> {
+    let roots: Vec<String> = ev
+        .containers
+        .iter()
+        .chain(&ev.parent)
+        .map(|s| s.to_string())
+        .collect();
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+        "{TREE_CTE} SELECT c.sscc, c.parent FROM containers c JOIN t ON c.sscc = t.sscc"
+    ))
+    .bind(&roots)
+    .fetch_all(&mut *tx)
+    .await?;
+    let units: Vec<(String, String, i64, i64)> = sqlx::query_as(&format!(
+        "{TREE_CTE} SELECT u.sscc, u.batch, u.first, u.last FROM container_units u JOIN t ON u.sscc = t.sscc"
+    ))
+    .bind(&roots)
+    .fetch_all(&mut *tx)
+    .await?;
+    tree_from_rows(rows, units)
+}
+
+/// Containers that already hold any of these units.
+async fn memberships(
+    tx: &mut PgConnection,
+    objects: &[UnitRange],
+) -> Result<Vec<(UnitRange, crate::gs1::Sscc)>, StoreError> {
+    let mut out = Vec::new();
+    for r in objects {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT sscc, first, last FROM container_units WHERE batch = $1 AND first <= $2 AND last >= $3",
+        )
+        .bind(r.batch.hex())
+        .bind(r.last as i64)
+        .bind(r.first as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (s, first, last) in rows {
+            let sscc =
+                crate::gs1::Sscc::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push((
+                UnitRange {
+                    batch: r.batch,
+                    first: first as u64,
+                    last: last as u64,
+                },
+                sscc,
+            ));
+        }
+    }
+    Ok(out)
 }

@@ -256,6 +256,9 @@ async fn shortage_stays_in_transit_and_visible() {
         .await;
     assert_eq!(code, 200);
     assert_eq!(v["in_transit_units"], 10);
+    // The sender sees the receiver's discrepancy report.
+    assert_eq!(v["exceptions"][0]["exception"]["type"], "shortage");
+    assert_eq!(v["exceptions"][0]["by"], "north-wholesale");
     // A later receipt resolves it.
     receive(&b1, s, vec![range(batch, 90, 99)]).await.unwrap();
     assert!(app.store.in_shipment(&s).await.unwrap().is_empty());

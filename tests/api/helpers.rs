@@ -29,6 +29,8 @@ pub enum TestDb {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     /// A PostgreSQL database of our own.
     Postgres { server: String, name: String },
+    /// Another app's database: that app removes it.
+    Shared,
 }
 
 impl Drop for TestDb {
@@ -110,6 +112,10 @@ pub struct TestApp {
     pub db_url: String,
     /// Raw read-only SQL on the same database, for checking what is stored.
     pub raw: RawDb,
+    /// The transparency log of this server.
+    pub log: std::sync::Arc<suyuan::log::service::LogService>,
+    /// The log signing key (shared by servers on one database).
+    pub log_key: ed25519_dalek::SigningKey,
     shutdown: Option<oneshot::Sender<()>>,
     _db: TestDb,
 }
@@ -141,6 +147,21 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server over a given database.
 pub async fn spawn_on(db_url: String, db: TestDb) -> TestApp {
+    let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    spawn_with_key(db_url, db, key).await
+}
+
+/// A second server on the same database as `app`, signing with the same log key.
+pub async fn spawn_beside(app: &TestApp) -> TestApp {
+    spawn_with_key(app.db_url.clone(), TestDb::Shared, app.log_key.clone()).await
+}
+
+/// Starts a server over a given database with a given log key.
+pub async fn spawn_with_key(
+    db_url: String,
+    db: TestDb,
+    log_key: ed25519_dalek::SigningKey,
+) -> TestApp {
     let store = store::open(&db_url).await.expect("open store");
     let admin = suyuan::http::auth::new_token();
     store
@@ -151,8 +172,12 @@ pub async fn spawn_on(db_url: String, db: TestDb) -> TestApp {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let raw = RawDb::open(&db_url, false).await;
     let (tx, rx) = oneshot::channel::<()>();
+    let log = suyuan::log::service::LogService::open(store.clone(), log_key.clone(), None, None)
+        .await
+        .expect("open log");
     let state = AppState {
         ledger: Ledger::new(store.clone()),
+        log: log.clone(),
     };
     tokio::spawn(async move {
         let _ = http::serve(listener, state, async {
@@ -167,6 +192,8 @@ pub async fn spawn_on(db_url: String, db: TestDb) -> TestApp {
         http: reqwest::Client::new(),
         db_url,
         raw,
+        log,
+        log_key,
         shutdown: Some(tx),
         _db: db,
     }

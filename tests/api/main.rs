@@ -3,7 +3,11 @@
 
 mod helpers;
 
+mod aggregation;
 mod append_only;
+mod audit;
 mod auth;
 mod bad_input;
 mod custody;
+mod log;
+mod scan;

@@ -14,6 +14,7 @@ compares the outcome with the vector's "valid".
     sig     = base64url-no-pad(Ed25519(seed, message))
 
 Usage: python3 tests/vectors/verify.py [vector.json ...]
+       python3 tests/vectors/verify.py --bundle BUNDLE.json   (an evidence bundle)
 Exit status 0 only if at least one vector was checked and every outcome matched.
 """
 
@@ -378,8 +379,135 @@ def check(vector):
     return None
 
 
+# ---------------------------------------------------------------------------
+# Evidence bundles (suyuan export): the log's checkpoint signature and the
+# inclusion proof of every statement, written from C2SP signed-note,
+# C2SP tlog-checkpoint and RFC 9162 §2.1.3.2, not from the Rust code. Each
+# statement's id and signature are checked too (root keys from the bundle's
+# parties, station keys from the key statements in it); key validity windows
+# and custody rules are left to `suyuan verify`.
+
+
+def _std_b64(text, what):
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise Refused(f"{what}: not standard base64") from None
+
+
+def parse_verifier_key(text):
+    """name+hex(key id)+base64(0x01 || 32-byte Ed25519 key) -> (name, key id, key)."""
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3:
+        raise Refused("verifier key: expected name+keyid+key")
+    name, id_hex, b64 = parts
+    raw = _std_b64(b64, "verifier key")
+    if len(raw) != 33 or raw[0] != 1:
+        raise Refused("verifier key: not 0x01 followed by 32 bytes")
+    key_id = hashlib.sha256(name.encode() + b"\n\x01" + raw[1:]).digest()[:4]
+    if key_id.hex() != id_hex:
+        raise Refused("verifier key: key id does not match name and key")
+    return name, key_id, raw[1:]
+
+
+def open_checkpoint(note, name, key_id, key):
+    """Verifies the note's signature by the key; returns (origin, size, root)."""
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise Refused("checkpoint: no blank line before the signatures")
+    text, sigs = note[: split + 1], note[split + 2 :]
+    verified = False
+    for line in sigs.split("\n")[:-1]:
+        if not line.startswith("\u2014 "):
+            raise Refused("checkpoint: bad signature line")
+        sig_name, _, b64 = line[2:].partition(" ")
+        raw = _std_b64(b64, "checkpoint signature")
+        if sig_name != name or raw[:4] != key_id:
+            continue
+        if len(raw) != 68 or int.from_bytes(raw[36:], "little") >= L:
+            raise Refused("checkpoint: malformed Ed25519 signature")
+        try:
+            Ed25519PublicKey.from_public_bytes(key).verify(raw[4:], text.encode())
+        except InvalidSignature:
+            raise Refused("checkpoint: signature does not verify") from None
+        verified = True
+    if not verified:
+        raise Refused(f"checkpoint: no signature by {name}")
+    lines = text.split("\n")
+    if len(lines) < 4 or lines[0] != name or not re.fullmatch(r"0|[1-9][0-9]*", lines[1]):
+        raise Refused("checkpoint: body is not origin / size / root")
+    root = _std_b64(lines[2], "checkpoint root")
+    if len(root) != 32:
+        raise Refused("checkpoint: root is not 32 bytes")
+    return lines[0], int(lines[1]), root
+
+
+def _node(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def verify_inclusion(leaf, index, size, proof, root):
+    """RFC 9162 §2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = _node(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def check_bundle(path):
+    bundle = load_json(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(bundle, dict) or bundle.get("format") != "suyuan-evidence/v1":
+        raise Refused("not a suyuan-evidence/v1 bundle")
+    name, key_id, key = parse_verifier_key(bundle["log"]["verifier"])
+    _, size, root = open_checkpoint(bundle["log"]["checkpoint"], name, key_id, key)
+    keys = {}
+    for party in bundle["parties"]:
+        for k in party["root_keys"]:
+            keys[k["key_id"]] = parse_public_key(k["public_key"])
+    for st in bundle["statements"]:
+        seq, text = st["seq"], st["json"]
+        leaf = hashlib.sha256(b"\x00" + text.encode("utf-8")).digest()
+        proof = [bytes.fromhex(h) for h in st["proof"]]
+        if any(len(h) != 32 for h in proof):
+            raise Refused(f"leaf {seq}: proof hash is not 32 bytes")
+        if not verify_inclusion(leaf, seq, size, proof, root):
+            raise Refused(f"leaf {seq}: inclusion proof does not lead to the signed root of size {size}")
+        statement = load_json(text)
+        sig = statement.pop("sig")
+        message = (f"suyuan/v1/{st['kind']}\n" + jcs(statement)).encode("utf-8")
+        if hashlib.sha256(message).hexdigest() != st["id"]:
+            raise Refused(f"leaf {seq}: id is not the hash of the message")
+        if statement["key"] not in keys:
+            raise Refused(f"leaf {seq}: key {statement['key']} is not a root key or certified in the bundle")
+        verify_strict(keys[statement["key"]], message, sig)
+        if st["kind"] == "key" and statement.get("action") == "certify":
+            subject = parse_public_key(statement["subject"])
+            keys[hashlib.sha256(subject).hexdigest()[:16]] = subject
+    print(f"bundle ok: batch {bundle['batch']}, {len(bundle['statements'])} statements "
+          f"included in the tree of size {size} signed by {name}")
+    return 0
+
+
 def main(argv):
     _self_check()
+    if len(argv) == 3 and argv[1] == "--bundle":
+        try:
+            return check_bundle(argv[2])
+        except (Refused, ValueError, KeyError, TypeError, binascii.Error) as e:
+            print(f"FAIL bundle {argv[2]}: {e}")
+            return 1
     here = Path(__file__).resolve().parent
     files = [Path(a) for a in argv[1:]] or sorted(here.glob("*.json"))
     passed = failed = 0

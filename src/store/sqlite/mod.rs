@@ -25,6 +25,10 @@ pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     appends: mpsc::Sender<(Job, Reply)>,
+    /// Scans and feedback (issue 5): plain inserts on their own connection with
+    /// synchronous=NORMAL, since they are not signed statements and a scan must
+    /// not cost an fsync; the writer's FULL connection is untouched.
+    scans: SqlitePool,
 }
 
 impl SqliteStore {
@@ -43,14 +47,19 @@ impl SqliteStore {
         sqlx::migrate!("migrations/sqlite").run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(opts.read_only(true))
+            .connect_with(opts.clone().read_only(true))
             .await?;
         let (appends, rx) = mpsc::channel(4 * GROUP_MAX);
         tokio::spawn(writer::run(write.clone(), rx));
+        let scans = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.synchronous(SqliteSynchronous::Normal))
+            .await?;
         Ok(SqliteStore {
             read,
             write,
             appends,
+            scans,
         })
     }
 
@@ -450,5 +459,411 @@ impl Store for SqliteStore {
         .iter()
         .map(stored)
         .collect()
+    }
+
+    async fn receipts(&self, shipment: &StatementId) -> Result<Vec<StoredStatement>, StoreError> {
+        sqlx::query(
+            "SELECT s.seq, s.id, s.kind, s.party, s.json FROM events e JOIN statements s ON s.id = e.id \
+             WHERE e.shipment = ? ORDER BY s.seq",
+        )
+        .bind(shipment.hex())
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+    }
+
+    async fn container(
+        &self,
+        sscc: &crate::gs1::Sscc,
+    ) -> Result<Option<ContainerView>, StoreError> {
+        let head: Option<(String, String)> =
+            sqlx::query_as("SELECT party, packed_by FROM containers WHERE sscc = ?")
+                .bind(sscc.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+        let Some((party, packed_by)) = head else {
+            return Ok(None);
+        };
+        const CTE: &str = "WITH RECURSIVE t(sscc) AS (SELECT ? UNION SELECT c.sscc FROM containers c JOIN t ON c.parent = t.sscc)";
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+            "{CTE} SELECT c.sscc, c.parent FROM containers c JOIN t ON c.sscc = t.sscc"
+        ))
+        .bind(sscc.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        let units: Vec<(String, String, i64, i64)> = sqlx::query_as(&format!(
+            "{CTE} SELECT u.sscc, u.batch, u.first, u.last FROM container_units u JOIN t ON u.sscc = t.sscc"
+        ))
+        .bind(sscc.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        let tree = tree_from_rows(rows, units)?;
+        container_view(sscc, party, packed_by, &tree)
+    }
+
+    async fn unit_containers(
+        &self,
+        batch: &BatchId,
+        index: u64,
+    ) -> Result<Vec<crate::gs1::Sscc>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as("WITH RECURSIVE up(sscc, parent, depth) AS (SELECT c.sscc, c.parent, 0 FROM container_units u JOIN containers c ON c.sscc = u.sscc WHERE u.batch = ? AND u.first <= ? AND u.last >= ? UNION ALL SELECT c.sscc, c.parent, up.depth + 1 FROM containers c JOIN up ON c.sscc = up.parent) SELECT sscc FROM up ORDER BY depth")
+            .bind(batch.hex())
+            .bind(index as i64)
+            .bind(index as i64)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|(s,)| crate::gs1::Sscc::parse(s).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    // Transparency log (issue 7)
+    async fn log_size(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT size FROM log_state WHERE id = 1")
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
+    async fn leaf_hashes(&self, from: i64, to: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT leaf_hash FROM statements WHERE seq >= ? AND seq < ? ORDER BY seq",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let row: Option<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT size, root, note, verifier FROM checkpoints ORDER BY size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|(size, root, note, verifier)| StoredCheckpoint {
+            size,
+            root,
+            note,
+            verifier,
+        }))
+    }
+
+    async fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (size, root, note, verifier, signed_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (size) DO NOTHING",
+        )
+        .bind(cp.size)
+        .bind(&cp.root)
+        .bind(&cp.note)
+        .bind(&cp.verifier)
+        .bind(Timestamp::now().to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn key_statements(&self, key_id: &str) -> Result<Vec<StoredStatement>, StoreError> {
+        sqlx::query(
+            "SELECT seq, id, kind, party, json FROM statements WHERE id IN \
+             (SELECT statement FROM keys WHERE key_id = ?1 UNION SELECT statement FROM revocations WHERE key_id = ?1) \
+             ORDER BY seq",
+        )
+        .bind(key_id)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+    }
+
+    // Scans and feedback (issue 5)
+    async fn record_scan(
+        &self,
+        scan: &crate::domain::scanlog::ScanRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO scans (unit, time, day, scanner) VALUES (?, ?, ?, ?)")
+            .bind(&scan.unit)
+            .bind(scan.time)
+            .bind(scan.day)
+            .bind(&scan.scanner)
+            .execute(&self.scans)
+            .await?;
+        Ok(())
+    }
+
+    async fn scan_stats(
+        &self,
+        unit: &str,
+        since: Option<i64>,
+    ) -> Result<crate::domain::scanlog::ScanStats, StoreError> {
+        // One grouped read gives the count, the first scan and the per-day distinct scanners.
+        let rows: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT COUNT(*), MIN(time), COUNT(DISTINCT CASE WHEN time >= ? THEN scanner END) \
+             FROM scans WHERE unit = ? GROUP BY day ORDER BY day",
+        )
+        .bind(since.unwrap_or(i64::MAX))
+        .bind(unit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(crate::domain::scanlog::ScanStats {
+            count: rows.iter().map(|r| r.0.max(0) as u64).sum(),
+            first: rows.iter().filter_map(|r| r.1).min(),
+            per_day_since: rows
+                .iter()
+                .filter(|r| r.2 > 0)
+                .map(|r| u32::try_from(r.2).unwrap_or(u32::MAX))
+                .collect(),
+        })
+    }
+
+    async fn day_salt(&self, day: i64, candidate: &str) -> Result<String, StoreError> {
+        sqlx::query("DELETE FROM scan_salts WHERE day < ?")
+            .bind(day)
+            .execute(&self.scans)
+            .await?;
+        sqlx::query(
+            "INSERT INTO scan_salts (day, salt) VALUES (?, ?) ON CONFLICT (day) DO NOTHING",
+        )
+        .bind(day)
+        .bind(candidate)
+        .execute(&self.scans)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT salt FROM scan_salts WHERE day = ?")
+                .bind(day)
+                .fetch_one(&self.scans)
+                .await?,
+        )
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&self.scans)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+                .bind(name)
+                .fetch_one(&self.scans)
+                .await?,
+        )
+    }
+
+    async fn add_feedback(
+        &self,
+        fb: &crate::domain::feedback::NewFeedback,
+        parties: &[Slug],
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.scans.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO feedback (unit, batch, unit_index, time, day, scanner, kind, rating, \
+             category, comment, contact, signature_ok) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             RETURNING id",
+        )
+        .bind(&fb.unit)
+        .bind(&fb.batch)
+        .bind(fb.unit_index.map(|i| i as i64))
+        .bind(fb.time)
+        .bind(fb.day)
+        .bind(&fb.scanner)
+        .bind(fb.kind.as_str())
+        .bind(fb.rating.map(i64::from))
+        .bind(fb.category.map(|c| c.as_str()))
+        .bind(&fb.comment)
+        .bind(&fb.contact)
+        .bind(fb.signature_ok)
+        .fetch_one(&mut *tx)
+        .await?;
+        for p in parties {
+            sqlx::query("INSERT INTO feedback_parties (party, feedback) VALUES (?, ?)")
+                .bind(p.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn feedback_for_party(
+        &self,
+        party: &Slug,
+        limit: i64,
+    ) -> Result<Vec<crate::domain::feedback::Feedback>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT f.id, f.unit, f.batch, f.unit_index, f.time, f.kind, f.rating, f.category, \
+             f.comment, f.contact, f.signature_ok FROM feedback_parties p \
+             JOIN feedback f ON f.id = p.feedback WHERE p.party = ? ORDER BY f.id DESC LIMIT ?",
+        )
+        .bind(party.as_str())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::domain::feedback::Feedback {
+                    id: r.try_get("id")?,
+                    unit: r.try_get("unit")?,
+                    batch: r.try_get("batch")?,
+                    unit_index: r.try_get::<Option<i64>, _>("unit_index")?.map(|i| i as u64),
+                    time: Timestamp::from_unix(r.try_get("time")?).to_string(),
+                    kind: r.try_get("kind")?,
+                    rating: r
+                        .try_get::<Option<i64>, _>("rating")?
+                        .and_then(|n| u8::try_from(n).ok()),
+                    category: r.try_get("category")?,
+                    comment: r.try_get("comment")?,
+                    contact: r.try_get("contact")?,
+                    signature_ok: r.try_get("signature_ok")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn feedback_count(
+        &self,
+        unit: &str,
+        day: i64,
+        scanner: &str,
+    ) -> Result<(i64, i64), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN scanner = ? THEN 1 ELSE 0 END), 0), COUNT(*) \
+             FROM feedback WHERE unit = ? AND day = ?",
+        )
+        .bind(scanner)
+        .bind(unit)
+        .bind(day)
+        .fetch_one(&self.scans)
+        .await?)
+    }
+
+    // Dock (issue 6): plain writes on the scans connection, not the statement
+    // writer, since nothing here is a signed statement or needs synchronous=FULL.
+    async fn add_dock_user(&self, user: &dock::DockUser, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO dock_users (party, name, password_hash, created) VALUES (?, ?, ?, ?)",
+        )
+        .bind(user.party.as_str())
+        .bind(&user.name)
+        .bind(&user.password_hash)
+        .bind(now)
+        .execute(&self.scans)
+        .await
+        .map_err(|e| dock::dock_unique(e, user))?;
+        Ok(())
+    }
+
+    async fn dock_user(
+        &self,
+        party: &str,
+        name: &str,
+    ) -> Result<Option<dock::DockUser>, StoreError> {
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT party, name, password_hash FROM dock_users WHERE party = ? AND name = ?",
+        )
+        .bind(party)
+        .bind(name)
+        .fetch_optional(&self.scans)
+        .await?;
+        row.map(|(p, name, password_hash)| {
+            Ok(dock::DockUser {
+                party: parse_slug(&p)?,
+                name,
+                password_hash,
+            })
+        })
+        .transpose()
+    }
+
+    async fn add_dock_session(&self, s: &dock::DockSession, now: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM dock_sessions WHERE expires < ?")
+            .bind(now)
+            .execute(&self.scans)
+            .await?;
+        sqlx::query("INSERT INTO dock_sessions (id_hash, party, name, csrf, expires) VALUES (?, ?, ?, ?, ?)")
+            .bind(&s.id_hash)
+            .bind(s.party.as_str())
+            .bind(&s.name)
+            .bind(&s.csrf)
+            .bind(s.expires)
+            .execute(&self.scans)
+            .await?;
+        Ok(())
+    }
+
+    async fn dock_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<dock::DockSession>, StoreError> {
+        let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT id_hash, party, name, csrf, expires FROM dock_sessions WHERE id_hash = ? AND expires >= ?",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.scans)
+        .await?;
+        row.map(|(id_hash, p, name, csrf, expires)| {
+            Ok(dock::DockSession {
+                id_hash,
+                party: parse_slug(&p)?,
+                name,
+                csrf,
+                expires,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_dock_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM dock_sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&self.scans)
+            .await?;
+        Ok(())
+    }
+
+    async fn add_pending_station(
+        &self,
+        st: &dock::PendingStation,
+    ) -> Result<dock::PendingStation, StoreError> {
+        // A browser that retries its enrollment gets its first row back, not a second one.
+        sqlx::query(
+            "INSERT INTO dock_stations (party, public_key, key_id, label, requested_by, created) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (public_key) DO NOTHING",
+        )
+        .bind(st.party.as_str())
+        .bind(&st.public_key)
+        .bind(&st.key_id)
+        .bind(&st.label)
+        .bind(&st.requested_by)
+        .bind(st.created)
+        .execute(&self.scans)
+        .await?;
+        let row: dock::StationRow = sqlx::query_as(
+            "SELECT id, party, public_key, key_id, label, requested_by, created FROM dock_stations WHERE public_key = ?",
+        )
+        .bind(&st.public_key)
+        .fetch_one(&self.scans)
+        .await?;
+        dock::pending_row(row)
+    }
+
+    async fn pending_station(&self, id: i64) -> Result<Option<dock::PendingStation>, StoreError> {
+        let row: Option<dock::StationRow> = sqlx::query_as(
+            "SELECT id, party, public_key, key_id, label, requested_by, created FROM dock_stations WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.scans)
+        .await?;
+        row.map(dock::pending_row).transpose()
     }
 }

@@ -12,10 +12,13 @@ use std::collections::{BTreeMap, HashMap};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{holding, HOLDING_COLS};
+use crate::domain::aggregation::{self, Tree};
 use crate::domain::custody::{self, BatchFacts, Context, CustodyError, Disposition, Holding};
 use crate::domain::party::PartyKind;
+use crate::domain::statement::EventType;
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement, StatementId, UnitRange};
 use crate::domain::time::Timestamp;
+use crate::gs1::Sscc;
 use crate::store::{
     leaf_hash, parse_id, parse_slug, Appended, KeyChange, NewStatement, StoreError,
 };
@@ -276,6 +279,33 @@ async fn append_event(
         return Ok(Ok(Appended::Duplicate(s)));
     }
     let id = parse_id(&st.id)?;
+    // Containers are expanded to the units inside them; the rules then see units only.
+    let tree = if ev.containers.is_empty() && ev.parent.is_none() {
+        Tree::new()
+    } else {
+        load_tree(tx, ev).await?
+    };
+    let units = match aggregation::covered_units(ev, &tree) {
+        Ok(u) => u,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    let packed = match ev.event_type {
+        EventType::Packing => {
+            let inside = memberships(tx, &ev.objects).await?;
+            match aggregation::pack(ev, &tree, &inside) {
+                Ok(p) => Some(p),
+                Err(e) => return Ok(Err(e.into())),
+            }
+        }
+        _ => None,
+    };
+    let unpacked = match ev.event_type {
+        EventType::Unpacking => match aggregation::unpack(ev, &tree) {
+            Ok(s) => Some(s),
+            Err(e) => return Ok(Err(e.into())),
+        },
+        _ => None,
+    };
     let mut current_heads = BTreeMap::new();
     let mut facts = HashMap::new();
     for batch in ev.prev.keys() {
@@ -328,8 +358,7 @@ async fn append_event(
     // Rows fetched per range are contiguous in `first`, so one delete per span removes them.
     let mut current: Vec<Holding> = Vec::new();
     let mut spans: Vec<(BatchId, i64, i64)> = Vec::new();
-    let ranges = ev
-        .objects
+    let ranges = units
         .iter()
         .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
     for r in ranges {
@@ -359,7 +388,7 @@ async fn append_event(
         to_exists,
         shipment: shipment.as_ref(),
     };
-    let next = match custody::apply(ev, &ctx, &current) {
+    let next = match custody::apply_units(ev, &units, &ctx, &current) {
         Ok(n) => n,
         Err(e) => return Ok(Err(e.into())),
     };
@@ -374,11 +403,33 @@ async fn append_event(
     sql.push_str(&values_sql(
         "INSERT INTO event_objects (event, batch, first, last) VALUES ",
         4,
-        ev.objects.len(),
+        units.len(),
     ));
     for _ in ev.prev.keys() {
         // The chain-head trigger refuses the update unless `prev` is the head it replaces.
         sql.push_str("UPDATE chain_heads SET prev = ?, head = ? WHERE batch = ?;\n");
+    }
+    if let Some(p) = &packed {
+        if p.new {
+            sql.push_str(
+                "INSERT INTO containers (sscc, parent, party, packed_by) VALUES (?, NULL, ?, ?);\n",
+            );
+        }
+        sql.push_str(&values_sql(
+            "INSERT INTO container_units (sscc, batch, first, last) VALUES ",
+            4,
+            p.units.len(),
+        ));
+        for _ in &p.children {
+            sql.push_str("UPDATE containers SET parent = ? WHERE sscc = ?;\n");
+        }
+    }
+    if unpacked.is_some() {
+        sql.push_str(
+            "DELETE FROM container_units WHERE sscc = ?;\n\
+             UPDATE containers SET parent = NULL WHERE parent = ?;\n\
+             DELETE FROM containers WHERE sscc = ?;\n",
+        );
     }
     let mut q = bind_statement(sqlx::query(&sql), st, seq);
     for (batch, lo, hi) in &spans {
@@ -393,7 +444,7 @@ async fn append_event(
         .bind(st.party.as_str())
         .bind(ev.to.as_ref().map(|t| t.as_str()))
         .bind(ev.shipment.map(|s| s.hex()));
-    for r in &ev.objects {
+    for r in &units {
         q = q
             .bind(&st.id)
             .bind(r.batch.hex())
@@ -403,6 +454,25 @@ async fn append_event(
     for (batch, prev) in &ev.prev {
         q = q.bind(prev.hex()).bind(&st.id).bind(batch.hex());
     }
+    if let Some(p) = &packed {
+        let parent = p.parent.as_str();
+        if p.new {
+            q = q.bind(parent).bind(st.party.as_str()).bind(&st.id);
+        }
+        for r in &p.units {
+            q = q
+                .bind(parent)
+                .bind(r.batch.hex())
+                .bind(r.first as i64)
+                .bind(r.last as i64);
+        }
+        for child in &p.children {
+            q = q.bind(parent).bind(child.as_str());
+        }
+    }
+    if let Some(s) = &unpacked {
+        q = q.bind(s.as_str()).bind(s.as_str()).bind(s.as_str());
+    }
     q.execute(&mut *tx).await?;
     for batch in ev.prev.keys() {
         if let Some(entry) = heads.get_mut(batch) {
@@ -410,4 +480,61 @@ async fn append_event(
         }
     }
     Ok(Ok(Appended::Stored(seq)))
+}
+
+const TREE_CTE: &str = "WITH RECURSIVE t(sscc) AS (SELECT value FROM json_each(?) \
+     UNION SELECT c.sscc FROM containers c JOIN t ON c.parent = t.sscc)";
+
+/// The containers an event names and everything inside them.
+async fn load_tree(tx: &mut SqliteConnection, ev: &EventStatement) -> Result<Tree, StoreError> {
+    let roots: Vec<&str> = ev
+        .containers
+        .iter()
+        .chain(&ev.parent)
+        .map(|s| s.as_str())
+        .collect();
+    let roots = serde_json::to_string(&roots).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+        "{TREE_CTE} SELECT c.sscc, c.parent FROM containers c JOIN t ON c.sscc = t.sscc"
+    ))
+    .bind(&roots)
+    .fetch_all(&mut *tx)
+    .await?;
+    let units: Vec<(String, String, i64, i64)> = sqlx::query_as(&format!(
+        "{TREE_CTE} SELECT u.sscc, u.batch, u.first, u.last FROM container_units u JOIN t ON u.sscc = t.sscc"
+    ))
+    .bind(&roots)
+    .fetch_all(&mut *tx)
+    .await?;
+    crate::store::tree_from_rows(rows, units)
+}
+
+/// Containers that already hold any of these units.
+async fn memberships(
+    tx: &mut SqliteConnection,
+    objects: &[UnitRange],
+) -> Result<Vec<(UnitRange, Sscc)>, StoreError> {
+    let mut out = Vec::new();
+    for r in objects {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT sscc, first, last FROM container_units WHERE batch = ? AND first <= ? AND last >= ?",
+        )
+        .bind(r.batch.hex())
+        .bind(r.last as i64)
+        .bind(r.first as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (s, first, last) in rows {
+            let sscc = Sscc::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push((
+                UnitRange {
+                    batch: r.batch,
+                    first: first as u64,
+                    last: last as u64,
+                },
+                sscc,
+            ));
+        }
+    }
+    Ok(out)
 }

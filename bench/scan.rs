@@ -1,0 +1,274 @@
+//! Scan-page throughput: `suyuan serve` on SQLite against nginx serving one
+//! saved scan page as a static file, same machine, same run, same wrk load.
+//!
+//! The server gets a batch of ≥10,000 units (shipped to and received by a
+//! shop, so every verdict is "genuine"); wrk spreads requests over all their
+//! distinct signed label URLs with a Lua script. Every request is a full scan:
+//! label signature checked (through the in-memory cache of verified labels),
+//! scan logged with one insert, page rendered. The per-address rate limit is
+//! off, since all of wrk's connections come from one loopback address.
+//!
+//! Run: `cargo bench --bench scan` (env UNITS=10000, DURATION=10s). Needs the
+//! Debian packages `wrk` and `nginx`. Only loopback addresses are used.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use suyuan::client::{draft_event, Client};
+use suyuan::domain::statement::{BatchStatement, EventType, Input, Step, UnitRange, VERSION};
+use suyuan::domain::time::{Date, Timestamp};
+use suyuan::gs1::{Gtin, Lot};
+use suyuan::keystore::Keystore;
+use suyuan::sign::{self, Kind};
+
+const BIN: &str = env!("CARGO_BIN_EXE_suyuan");
+const LOT: &str = "BENCH1";
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+async fn wait_for(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(url).await {
+            if r.status().is_success() || r.status().is_client_error() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not come up");
+}
+
+/// Requests/s, p99 latency in ms, and non-2xx answers of one wrk run.
+fn wrk(url: &str, script: &Path, duration: &str) -> (f64, f64, u64) {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c64", &format!("-d{duration}"), "--latency", "-s"])
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("run wrk (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{text}");
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| {
+            let v = v.trim();
+            let (num, mult) = if let Some(n) = v.strip_suffix("us") {
+                (n, 0.001)
+            } else if let Some(n) = v.strip_suffix("ms") {
+                (n, 1.0)
+            } else if let Some(n) = v.strip_suffix('s') {
+                (n, 1000.0)
+            } else {
+                (v, 1.0)
+            };
+            num.parse::<f64>().unwrap_or(f64::NAN) * mult
+        })
+        .unwrap_or(f64::NAN);
+    let errors = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (rps, p99, errors)
+}
+
+fn record(factory: &Keystore, quantity: u64) -> BatchStatement {
+    BatchStatement {
+        v: VERSION,
+        party: factory.party.clone(),
+        key: factory.key_id.clone(),
+        time: Timestamp::now(),
+        gtin: Gtin::parse(&suyuan::demo::demo_gtin()).expect("gtin"),
+        product: "婴儿配方奶粉 1段 900g / Infant formula stage 1, 900 g".into(),
+        lot: Lot::parse(LOT).expect("lot"),
+        quantity,
+        produced: Date::parse("2026-10-15").expect("date"),
+        expires: Some(Date::parse("2028-10-14").expect("date")),
+        line: Some("2号线 / Line 2".into()),
+        serial_prefix: None,
+        inputs: vec![Input {
+            material: "生牛乳 raw cow milk".into(),
+            supplier: "呼伦贝尔三号牧场 Hulunbuir Pasture No. 3".into(),
+            supplier_lot: "HLBR3-20261013".into(),
+            origin: "内蒙古呼伦贝尔 Hulunbuir, Inner Mongolia, CN".into(),
+        }],
+        steps: vec![Step {
+            name: "浓缩与喷雾干燥 evaporation and spray drying".into(),
+            time: None,
+            place: None,
+        }],
+        certificates: vec![],
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let units: u64 = std::env::var("UNITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+        .max(10_000);
+    let duration = std::env::var("DURATION").unwrap_or_else(|_| "10s".into());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = std::fs::File::create(tmp.path().join("serve.log")).expect("log");
+    let _server = Proc(
+        Command::new(BIN)
+            .args(["serve", "--demo", "--addr", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("SUYUAN_DATABASE_URL")
+            .env_remove("SUYUAN_BASE_URL")
+            .env("SUYUAN_SCAN_RATE", "off")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn suyuan serve"),
+    );
+    wait_for(&format!("{base}/api/v1/health")).await;
+
+    // A batch of `units`, shipped to the shop and received there.
+    let keys = data.join("keys");
+    let token = |p: &str| {
+        std::fs::read_to_string(keys.join(format!("{p}.token")))
+            .expect("demo token")
+            .trim()
+            .to_owned()
+    };
+    let factory = Keystore::load(&keys.join("hengshan-dairy.json")).expect("factory keystore");
+    let shop = Keystore::load(&keys.join("greenleaf-mart.json")).expect("shop keystore");
+    let fc = Client::new(&base, Some(token("hengshan-dairy")));
+    let sc = Client::new(&base, Some(token("greenleaf-mart")));
+    let (stmt, batch) =
+        sign::sign(Kind::Batch, &record(&factory, units), &factory.key).expect("sign");
+    fc.submit(Kind::Batch, &stmt).await.expect("mint");
+    let batch = suyuan::domain::statement::BatchId::parse(&batch).expect("id");
+    let all = vec![UnitRange {
+        batch,
+        first: 0,
+        last: units - 1,
+    }];
+    let mut ship = draft_event(&factory, EventType::Shipping, all.clone());
+    ship.to = Some(shop.party.clone());
+    ship.asn = Some("ASN-BENCH".into());
+    let shipped = fc.submit_event(&factory, ship).await.expect("ship");
+    let mut recv = draft_event(&shop, EventType::Receiving, all);
+    recv.shipment = Some(
+        suyuan::domain::statement::BatchId::parse(shipped["id"].as_str().expect("id")).expect("id"),
+    );
+    sc.submit_event(&shop, recv).await.expect("receive");
+
+    // Every unit's signed label path, for wrk.
+    let script = tmp.path().join("scan.lua");
+    let mut lua = std::fs::File::create(&script).expect("lua");
+    writeln!(lua, "local paths = {{").expect("write");
+    for i in 0..units {
+        let url = suyuan::demo::label_url("", LOT, i, false).expect("label");
+        writeln!(lua, "  \"{url}\",").expect("write");
+    }
+    writeln!(
+        lua,
+        "}}\nmath.randomseed(os.time())\nwrk.headers[\"Accept-Language\"] = \"zh-CN,zh;q=0.9\"\n\
+         request = function()\n  return wrk.format(\"GET\", paths[math.random(#paths)])\nend"
+    )
+    .expect("write");
+    drop(lua);
+
+    // One page saved for nginx, checked to be a genuine verdict.
+    let sample = suyuan::demo::label_url(&base, LOT, 1, false).expect("label");
+    let page = reqwest::Client::new()
+        .get(&sample)
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .expect("GET page")
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("data-verdict=\"genuine\""), "{page}");
+    let www = tmp.path().join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    std::fs::write(www.join("index.html"), &page).expect("page");
+    let nport = free_port();
+    let t = tmp.path().display();
+    let conf = tmp.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "user root;\nworker_processes 2;\ndaemon off;\npid {t}/nginx.pid;\nerror_log {t}/nginx-error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {t}/cb;\n  proxy_temp_path {t}/px;\n\
+               fastcgi_temp_path {t}/fc;\n  uwsgi_temp_path {t}/uw;\n  scgi_temp_path {t}/sc;\n\
+               server {{\n    listen 127.0.0.1:{nport};\n    root {www};\n    default_type text/html;\n\
+                 location / {{ try_files /index.html =404; }}\n  }}\n}}\n",
+            www = www.display()
+        ),
+    )
+    .expect("nginx.conf");
+    let _nginx = Proc(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run nginx (apt-get install nginx)"),
+    );
+    let nbase = format!("http://127.0.0.1:{nport}");
+    wait_for(&format!("{nbase}/")).await;
+
+    // Warm up (fills the verified-label cache the way a running server has it), then measure.
+    let _ = wrk(&base, &script, "3s");
+    let (rps, p99, errors) = wrk(&base, &script, &duration);
+    let (nginx_rps, nginx_p99, _) = wrk(&nbase, &script, &duration);
+    let scans = count_scans(&data.join("suyuan.db")).await;
+    eprintln!(
+        "units={units} page_bytes={} non_2xx={errors} nginx_p99_ms={nginx_p99:.2} scans_logged={scans}",
+        page.len()
+    );
+    println!(
+        "scan rps={rps:.0} p99_ms={p99:.2} nginx_rps={nginx_rps:.0} ratio={:.3}",
+        rps / nginx_rps
+    );
+}
+
+async fn count_scans(db: &Path) -> i64 {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    match sqlx::SqliteConnection::connect(&url).await {
+        Ok(mut c) => sqlx::query_scalar("SELECT COUNT(*) FROM scans")
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or(-1),
+        Err(_) => -1,
+    }
+}

@@ -1,0 +1,964 @@
+//! Audit from zero: re-verifies every statement of the log in leaf order.
+//!
+//! Checked for each leaf: it is the next index (no gap, no reorder), it parses
+//! and its id is the hash of its message, its signature verifies under a key
+//! that belonged to its party, for the role, at its time, and was not revoked
+//! before it (the audit-time rule, [`keys::may_sign`] with `now = None`), each
+//! event's `prev` is the batch's chain head at that point of the log (the
+//! compare-and-swap order), and the custody rules hold when the events are
+//! replayed from nothing over holdings kept in memory. At the end the root of
+//! the recomputed tree is compared with a signed checkpoint and with the
+//! checkpoint seen last time.
+//!
+//! Signatures are checked in parallel chunks with ed25519-dalek batch
+//! verification; a chunk that fails is re-checked one signature at a time
+//! (strict verification) to name the failing statements.
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::domain::aggregation;
+use crate::domain::custody::{self, BatchFacts, Context, Holding};
+use crate::domain::keys::{self, KeyRecord};
+use crate::domain::party::Role;
+use crate::domain::statement::UnitRange;
+use crate::domain::statement::{
+    BatchId, BatchStatement, EventStatement, EventType, KeyAction, KeyStatement, StatementId,
+    VERSION,
+};
+use crate::domain::time::Timestamp;
+use crate::gs1::Sscc;
+use crate::log::merkle::{self, Hash, Tree};
+use crate::log::note::{Checkpoint, Verifier};
+use crate::sign::{self, Kind, Parsed};
+use crate::store::{Party, StoredStatement};
+
+/// One broken rule, naming the statement.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// Leaf index, when the finding is about a leaf.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// Statement id, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Which rule: `sequence`, `parse`, `id`, `signature`, `key`, `batch`, `chain`,
+    /// `custody`, `checkpoint`, `consistency`.
+    pub rule: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        if let Some(s) = self.seq {
+            write!(f, "leaf {s} ")?;
+        }
+        if let Some(id) = &self.id {
+            write!(f, "({}) ", &id[..id.len().min(16)])?;
+        }
+        write!(f, "[{}] {}", self.rule, self.message)
+    }
+}
+
+/// A checkpoint an auditor saw and checked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Seen {
+    /// Verifier key of the log.
+    pub verifier: String,
+    /// Tree size.
+    pub size: u64,
+    /// Hex root.
+    pub root: String,
+}
+
+/// What an event does to units and containers.
+struct Aggregated {
+    units: Vec<UnitRange>,
+    packed: Option<aggregation::Packed>,
+    unpacked: Option<Sscc>,
+}
+
+/// A signature waiting for verification.
+struct PendingSig {
+    index: usize,
+    key: VerifyingKey,
+    message: Vec<u8>,
+    sig: Signature,
+}
+
+/// The replay state.
+pub struct Auditor {
+    parties: HashMap<String, Party>,
+    keys: HashMap<String, KeyRecord>,
+    public_keys: HashMap<String, VerifyingKey>,
+    /// Latest statement time per key, for revocations logged after a statement
+    /// dated at or after them.
+    last_use: HashMap<String, (Timestamp, i64, String)>,
+    heads: HashMap<BatchId, StatementId>,
+    facts: HashMap<BatchId, BatchFacts>,
+    lots: HashMap<(String, String), BatchId>,
+    holdings: BTreeMap<(BatchId, u64), Holding>,
+    shipments: HashMap<StatementId, EventStatement>,
+    containers: aggregation::Tree,
+    tree: Tree,
+    findings: Vec<Finding>,
+    threads: usize,
+    /// Signature checks of the last page, running in the background.
+    inflight: Option<std::thread::JoinHandle<Vec<(i64, String)>>>,
+    /// Checking a subset of the log (an evidence bundle): no leaf-order or
+    /// custody replay, and chain links only for batches whose record is present.
+    partial: bool,
+}
+
+/// What one leaf parsed into (computed in parallel).
+struct Prepared {
+    seq: i64,
+    stored_id: String,
+    leaf: Hash,
+    parsed: Result<(Parsed, Typed), String>,
+}
+
+/// A statement read into its type.
+enum Typed {
+    Batch(BatchStatement),
+    Event(EventStatement),
+    Key(KeyStatement),
+}
+
+/// Parses a stored statement and reads it into its type; the body moves out of
+/// `Parsed` (only id, message and sig are needed afterwards).
+fn parse_typed(kind: &str, json: &str) -> Result<(Parsed, Typed), String> {
+    let kind: Kind = kind.parse().map_err(|e: sign::SignError| e.to_string())?;
+    let mut p = sign::parse_statement(kind, json).map_err(|e| e.to_string())?;
+    let body = Value::Object(std::mem::take(&mut p.body));
+    let typed = match kind {
+        Kind::Batch => serde_json::from_value(body)
+            .map(Typed::Batch)
+            .map_err(|e| format!("batch statement: {e}"))?,
+        Kind::Event => serde_json::from_value(body)
+            .map(Typed::Event)
+            .map_err(|e| format!("event statement: {e}"))?,
+        Kind::Key => serde_json::from_value(body)
+            .map(Typed::Key)
+            .map_err(|e| format!("key statement: {e}"))?,
+        Kind::Label => return Err("label statements are never logged".into()),
+    };
+    Ok((p, typed))
+}
+
+impl Auditor {
+    /// Starts from the registered parties and their root keys (the trust anchors;
+    /// station keys come from key statements in the log).
+    pub fn new(parties: Vec<Party>, root_keys: Vec<KeyRecord>) -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Auditor {
+            parties: parties
+                .into_iter()
+                .map(|p| (p.slug.to_string(), p))
+                .collect(),
+            keys: root_keys
+                .into_iter()
+                .filter(|k| k.role == Role::Root)
+                .map(|k| (k.key_id.clone(), k))
+                .collect(),
+            public_keys: HashMap::new(),
+            last_use: HashMap::new(),
+            heads: HashMap::new(),
+            facts: HashMap::new(),
+            lots: HashMap::new(),
+            holdings: BTreeMap::new(),
+            shipments: HashMap::new(),
+            containers: aggregation::Tree::new(),
+            tree: Tree::new(),
+            findings: Vec::new(),
+            threads,
+            partial: false,
+            inflight: None,
+        }
+    }
+
+    /// An auditor for a subset of the log (an evidence bundle): signatures, keys,
+    /// batch rules and chain links of the batches present; no leaf order or custody.
+    pub fn partial(parties: Vec<Party>, root_keys: Vec<KeyRecord>) -> Self {
+        Auditor {
+            partial: true,
+            ..Auditor::new(parties, root_keys)
+        }
+    }
+
+    /// Leaves checked so far.
+    pub fn size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    /// Findings so far (signature findings of the last page only after [`Auditor::flush`]).
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    fn find(&mut self, seq: Option<i64>, id: Option<&str>, rule: &'static str, message: String) {
+        self.findings.push(Finding {
+            seq,
+            id: id.map(str::to_owned),
+            rule,
+            message,
+        });
+    }
+
+    /// Checks the next leaves, in order.
+    pub fn feed(&mut self, chunk: &[StoredStatement]) {
+        let prepared = self.prepare(chunk);
+        let mut pending = Vec::with_capacity(prepared.len());
+        for (i, p) in prepared.into_iter().enumerate() {
+            let expected = self.tree.size() as i64;
+            if p.seq != expected && !self.partial {
+                self.find(
+                    Some(p.seq),
+                    Some(&p.stored_id),
+                    "sequence",
+                    format!("leaf index {} where {expected} was expected: a leaf is missing or out of order", p.seq),
+                );
+            }
+            self.tree.push(p.leaf);
+            let (parsed, typed) = match p.parsed {
+                Ok(pair) => pair,
+                Err(e) => {
+                    self.find(Some(p.seq), Some(&p.stored_id), "parse", e);
+                    continue;
+                }
+            };
+            if parsed.id != p.stored_id {
+                self.find(
+                    Some(p.seq),
+                    Some(&p.stored_id),
+                    "id",
+                    format!(
+                        "stored under id {} but its message hashes to {}",
+                        p.stored_id, parsed.id
+                    ),
+                );
+            }
+            if let Some(sig) = self.replay(p.seq, &parsed, typed) {
+                pending.push(PendingSig { index: i, ..sig });
+            }
+        }
+        // Verify this page's signatures in the background while the next page is
+        // parsed and replayed; `flush` (and `finish`) collect the outcome.
+        self.flush();
+        let names: Vec<(i64, String)> = pending
+            .iter()
+            .map(|p| (chunk[p.index].seq, chunk[p.index].id.clone()))
+            .collect();
+        let threads = self.threads;
+        self.inflight = Some(std::thread::spawn(move || {
+            verify_signatures(&pending, threads)
+                .into_iter()
+                .map(|i| names[i].clone())
+                .collect()
+        }));
+    }
+
+    /// Waits for signature checks still running and records their findings.
+    pub fn flush(&mut self) {
+        if let Some(h) = self.inflight.take() {
+            let failed = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            for (seq, id) in failed {
+                self.find(
+                    Some(seq),
+                    Some(&id),
+                    "signature",
+                    "the signature does not verify under the statement's key".into(),
+                );
+            }
+        }
+    }
+
+    /// Parses and hashes a chunk on all cores.
+    fn prepare(&self, chunk: &[StoredStatement]) -> Vec<Prepared> {
+        let one = |st: &StoredStatement| Prepared {
+            seq: st.seq,
+            stored_id: st.id.clone(),
+            leaf: merkle::leaf_hash(st.json.as_bytes()),
+            parsed: parse_typed(&st.kind, &st.json),
+        };
+        if self.threads <= 1 || chunk.len() < 64 {
+            return chunk.iter().map(one).collect();
+        }
+        let per = chunk.len().div_ceil(self.threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .chunks(per)
+                .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    }
+
+    /// Applies one statement's rules; returns its signature for verification.
+    fn replay(&mut self, seq: i64, parsed: &Parsed, typed: Typed) -> Option<PendingSig> {
+        let id = parsed.id.clone();
+        let (party, key_id, time, v, roles): (String, String, Timestamp, u32, Vec<Role>);
+        let mut batch = None;
+        let mut event = None;
+        let mut keyst = None;
+        match typed {
+            Typed::Batch(b) => {
+                (party, key_id, time, v) = (b.party.to_string(), b.key.clone(), b.time, b.v);
+                roles = vec![Role::Mint];
+                batch = Some(b);
+            }
+            Typed::Event(e) => {
+                (party, key_id, time, v) = (e.party.to_string(), e.key.clone(), e.time, e.v);
+                roles = e.event_type.roles().to_vec();
+                event = Some(e);
+            }
+            Typed::Key(k) => {
+                (party, key_id, time, v) = (k.party.to_string(), k.key.clone(), k.time, k.v);
+                roles = vec![Role::Root];
+                keyst = Some(k);
+            }
+        }
+        if v != VERSION {
+            self.find(
+                Some(seq),
+                Some(&id),
+                "parse",
+                format!("statement version {v}"),
+            );
+        }
+        let Some(p) = self.parties.get(&party).cloned() else {
+            self.find(
+                Some(seq),
+                Some(&id),
+                "key",
+                format!("party \"{party}\" is not registered"),
+            );
+            // Keep the chain moving so that one bad statement is one finding.
+            if let (Some(e), Ok(eid)) = (&event, StatementId::parse(&id)) {
+                for batch in e.prev.keys() {
+                    if self.heads.contains_key(batch) {
+                        self.heads.insert(*batch, eid);
+                    }
+                }
+            }
+            return None;
+        };
+        let key = self.keys.get(&key_id).cloned();
+        match &key {
+            None => self.find(
+                Some(seq),
+                Some(&id),
+                "key",
+                format!("key {key_id} was never certified before this statement"),
+            ),
+            Some(k) => {
+                if let Err(e) = keys::may_sign(k, &p.slug, &roles, time, None) {
+                    self.find(Some(seq), Some(&id), "key", e.to_string());
+                }
+            }
+        }
+        let prev_use = self.last_use.get(&key_id).map(|u| u.0);
+        if prev_use.is_none_or(|t| time > t) {
+            self.last_use
+                .insert(key_id.clone(), (time, seq, id.clone()));
+        }
+        let pending = match key.as_ref().map(|k| {
+            (
+                self.public_key(&k.key_id, &k.public_key),
+                sign::parse_sig(&parsed.sig),
+            )
+        }) {
+            None => None,
+            Some(pair) => match pair {
+                (Ok(k), Ok(s)) => Some(PendingSig {
+                    index: 0,
+                    key: k,
+                    message: parsed.message.clone(),
+                    sig: s,
+                }),
+                (Err(e), _) | (_, Err(e)) => {
+                    self.find(Some(seq), Some(&id), "signature", e.to_string());
+                    None
+                }
+            },
+        };
+        if let Some(b) = batch {
+            self.replay_batch(seq, &id, &b, &p);
+        }
+        if let Some(e) = event {
+            self.replay_event(seq, &id, &e, &p);
+        }
+        if let (Some(k), Some(signer)) = (keyst, &key) {
+            self.replay_key(seq, &id, &k, signer);
+        }
+        pending
+    }
+
+    /// A parsed public key, decoded once per key (decoding is a point decompression).
+    fn public_key(&mut self, key_id: &str, text: &str) -> Result<VerifyingKey, sign::SignError> {
+        if let Some(k) = self.public_keys.get(key_id) {
+            return Ok(*k);
+        }
+        let k = sign::parse_public_key(text)?;
+        self.public_keys.insert(key_id.to_owned(), k);
+        Ok(k)
+    }
+
+    fn replay_batch(&mut self, seq: i64, id: &str, b: &BatchStatement, party: &Party) {
+        if let Err(e) = crate::ledger::check_batch(b, party) {
+            self.find(Some(seq), Some(id), "batch", e.to_string());
+        }
+        let Ok(bid) = BatchId::parse(id) else { return };
+        let lot = (b.gtin.as_str().to_owned(), b.lot.as_str().to_owned());
+        if let Some(other) = self.lots.get(&lot) {
+            self.find(
+                Some(seq),
+                Some(id),
+                "batch",
+                format!(
+                    "lot {} of GTIN {} was already minted as batch {}",
+                    lot.1,
+                    lot.0,
+                    other.hex()
+                ),
+            );
+            return;
+        }
+        self.lots.insert(lot, bid);
+        self.heads.insert(bid, bid);
+        self.facts.insert(
+            bid,
+            BatchFacts {
+                party: party.slug.clone(),
+                quantity: b.quantity,
+            },
+        );
+        self.holdings.insert(
+            (bid, 0),
+            Holding {
+                range: crate::domain::statement::UnitRange {
+                    batch: bid,
+                    first: 0,
+                    last: b.quantity.saturating_sub(1),
+                },
+                holder: party.slug.clone(),
+                disposition: custody::Disposition::Active,
+                shipment: None,
+                dest: None,
+                recall: None,
+            },
+        );
+    }
+
+    fn replay_event(&mut self, seq: i64, id: &str, ev: &EventStatement, party: &Party) {
+        let Ok(eid) = StatementId::parse(id) else {
+            return;
+        };
+        // Chain links in log order: each prev must be the head at this point.
+        let mut linked = true;
+        for (batch, prev) in &ev.prev {
+            match self.heads.get(batch) {
+                Some(head) if head == prev => {}
+                Some(head) => {
+                    linked = false;
+                    self.find(
+                        Some(seq),
+                        Some(id),
+                        "chain",
+                        format!(
+                        "prev of batch {} is {} but the chain head at this point of the log is {}",
+                        batch.hex(), prev.hex(), head.hex()
+                    ),
+                    );
+                }
+                None if self.partial => {}
+                None => {
+                    linked = false;
+                    self.find(
+                        Some(seq),
+                        Some(id),
+                        "chain",
+                        format!("batch {} is not minted before this event", batch.hex()),
+                    );
+                }
+            }
+        }
+        if linked && !self.partial {
+            self.replay_custody(seq, id, eid, ev, party);
+        }
+        // The chain advances even past a broken rule, so one bad event is one finding.
+        for batch in ev.prev.keys() {
+            if self.heads.contains_key(batch) {
+                self.heads.insert(*batch, eid);
+            }
+        }
+        if matches!(ev.event_type, EventType::Shipping | EventType::Returning) {
+            self.shipments.insert(eid, ev.clone());
+        }
+    }
+
+    fn replay_custody(
+        &mut self,
+        seq: i64,
+        id: &str,
+        eid: StatementId,
+        ev: &EventStatement,
+        party: &Party,
+    ) {
+        // Containers are expanded to the units inside them, as the stores do.
+        let agg = match self.aggregate(ev) {
+            Ok(a) => a,
+            Err(e) => {
+                self.find(Some(seq), Some(id), "custody", e.to_string());
+                return;
+            }
+        };
+        // Holdings overlapping the ranges named, plus neighbours, as the stores do.
+        let mut keys_taken: Vec<(BatchId, u64)> = Vec::new();
+        let ranges = agg
+            .units
+            .iter()
+            .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
+        for r in ranges {
+            let lo = r.first.saturating_sub(1);
+            let start = self
+                .holdings
+                .range(..=(r.batch, lo))
+                .next_back()
+                .filter(|((b, _), _)| *b == r.batch)
+                .map_or(0, |((_, f), _)| *f);
+            for (k, _) in self
+                .holdings
+                .range((r.batch, start)..=(r.batch, r.last.saturating_add(1)))
+            {
+                if !keys_taken.contains(k) {
+                    keys_taken.push(*k);
+                }
+            }
+        }
+        keys_taken.sort();
+        let current: Vec<Holding> = keys_taken
+            .iter()
+            .filter_map(|k| self.holdings.get(k).cloned())
+            .collect();
+        let ctx = Context {
+            id: eid,
+            signer_kind: party.kind,
+            batches: &self.facts,
+            to_exists: ev
+                .to
+                .as_ref()
+                .is_some_and(|t| self.parties.contains_key(t.as_str())),
+            shipment: ev.shipment.as_ref().and_then(|s| self.shipments.get(s)),
+        };
+        match custody::apply_units(ev, &agg.units, &ctx, &current) {
+            Ok(next) => {
+                for k in &keys_taken {
+                    self.holdings.remove(k);
+                }
+                for h in next {
+                    self.holdings.insert((h.range.batch, h.range.first), h);
+                }
+                self.repack(agg);
+            }
+            Err(e) => {
+                self.find(Some(seq), Some(id), "custody", e.to_string());
+            }
+        }
+    }
+
+    /// The units an event covers, and what it packs or unpacks.
+    fn aggregate(&self, ev: &EventStatement) -> Result<Aggregated, custody::CustodyError> {
+        let units = aggregation::covered_units(ev, &self.containers)?;
+        let packed = match ev.event_type {
+            EventType::Packing => {
+                let members: Vec<(UnitRange, Sscc)> = self
+                    .containers
+                    .values()
+                    .flat_map(|c| c.units.iter().map(move |u| (*u, c.sscc.clone())))
+                    .filter(|(u, _)| {
+                        ev.objects
+                            .iter()
+                            .any(|r| r.batch == u.batch && r.first <= u.last && r.last >= u.first)
+                    })
+                    .collect();
+                Some(aggregation::pack(ev, &self.containers, &members)?)
+            }
+            _ => None,
+        };
+        let unpacked = match ev.event_type {
+            EventType::Unpacking => Some(aggregation::unpack(ev, &self.containers)?),
+            _ => None,
+        };
+        Ok(Aggregated {
+            units,
+            packed,
+            unpacked,
+        })
+    }
+
+    /// Applies a packing or unpacking to the in-memory containers.
+    fn repack(&mut self, agg: Aggregated) {
+        if let Some(p) = agg.packed {
+            let parent =
+                self.containers
+                    .entry(p.parent.clone())
+                    .or_insert_with(|| aggregation::Container {
+                        sscc: p.parent.clone(),
+                        parent: None,
+                        units: Vec::new(),
+                        children: Vec::new(),
+                    });
+            parent.units.extend(p.units);
+            parent.units.sort();
+            parent.children.extend(p.children.iter().cloned());
+            parent.children.sort();
+            for child in &p.children {
+                if let Some(c) = self.containers.get_mut(child) {
+                    c.parent = Some(p.parent.clone());
+                }
+            }
+        }
+        if let Some(s) = agg.unpacked {
+            if let Some(c) = self.containers.remove(&s) {
+                for child in c.children {
+                    if let Some(c) = self.containers.get_mut(&child) {
+                        c.parent = None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn replay_key(&mut self, seq: i64, id: &str, k: &KeyStatement, signer: &KeyRecord) {
+        if let Err(e) = keys::check_key_statement(k, signer) {
+            self.find(Some(seq), Some(id), "key", e.to_string());
+            return;
+        }
+        let subject = match sign::parse_public_key(&k.subject) {
+            Ok(s) => s,
+            Err(e) => {
+                self.find(Some(seq), Some(id), "key", format!("subject: {e}"));
+                return;
+            }
+        };
+        let key_id = sign::key_id(&subject);
+        match k.action {
+            KeyAction::Certify => {
+                if self.keys.contains_key(&key_id) {
+                    self.find(
+                        Some(seq),
+                        Some(id),
+                        "key",
+                        format!("key {key_id} is certified twice"),
+                    );
+                    return;
+                }
+                self.keys.insert(
+                    key_id.clone(),
+                    KeyRecord {
+                        key_id,
+                        party: k.party.clone(),
+                        public_key: sign::b64(subject.as_bytes()),
+                        role: k.role.unwrap_or(Role::Dock),
+                        not_before: k.not_before,
+                        not_after: k.not_after,
+                        revoked: None,
+                    },
+                );
+            }
+            KeyAction::Revoke => {
+                let Some(rec) = self
+                    .keys
+                    .get_mut(&key_id)
+                    .filter(|r| r.party == k.party && r.role != Role::Root)
+                else {
+                    self.find(
+                        Some(seq),
+                        Some(id),
+                        "key",
+                        format!("key {key_id} is not a station key of {}", k.party),
+                    );
+                    return;
+                };
+                if rec.revoked.is_some() {
+                    self.find(
+                        Some(seq),
+                        Some(id),
+                        "key",
+                        format!("key {key_id} is revoked twice"),
+                    );
+                    return;
+                }
+                rec.revoked = Some(k.time);
+                if let Some((t, s, sid)) = self.last_use.get(&key_id).cloned() {
+                    // Same second as the revocation but logged before it: the log order
+                    // shows it came first (times have whole-second resolution).
+                    if t > k.time {
+                        self.find(Some(s), Some(&sid), "key", format!(
+                            "signed at {t} by key {key_id}, which is revoked from {} (leaf {seq})", k.time
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the audit: compares the recomputed tree with a signed checkpoint and the
+    /// checkpoint seen last time. Returns the checkpoint to remember, if it held.
+    pub fn finish(
+        &mut self,
+        note: Option<&str>,
+        verifier: &Verifier,
+        last_seen: Option<&Seen>,
+    ) -> Option<Seen> {
+        self.flush();
+        let size = self.tree.size();
+        let mut seen = None;
+        match note {
+            None => self.find(None, None, "checkpoint", "the log has no signed checkpoint".into()),
+            Some(n) => match Checkpoint::open(n, verifier) {
+                Err(e) => self.find(None, None, "checkpoint", e.to_string()),
+                Ok(cp) if cp.size > size => self.find(None, None, "checkpoint", format!(
+                    "the signed checkpoint covers {} leaves but only {size} are stored: the log was rolled back or leaves were deleted", cp.size
+                )),
+                Ok(cp) => match self.tree.root(cp.size) {
+                    Ok(root) if root == cp.root => {
+                        seen = Some(Seen { verifier: verifier.to_string(), size: cp.size, root: hex::encode(cp.root) });
+                    }
+                    _ => self.find(None, None, "checkpoint", format!(
+                        "the root of the first {} stored leaves is not the signed root: stored statements were changed, removed, reordered or re-signed", cp.size
+                    )),
+                },
+            },
+        }
+        if let Some(last) = last_seen {
+            if last.verifier != verifier.to_string() {
+                self.find(
+                    None,
+                    None,
+                    "consistency",
+                    format!(
+                        "the log key changed since the last audit (was {})",
+                        last.verifier
+                    ),
+                );
+            } else if last.size > size {
+                self.find(None, None, "consistency", format!(
+                    "the last audit saw a checkpoint of {} leaves; only {size} are stored now: the log was rolled back", last.size
+                ));
+            } else {
+                let root = self
+                    .tree
+                    .root(last.size)
+                    .map(hex::encode)
+                    .unwrap_or_default();
+                if root != last.root {
+                    self.find(None, None, "consistency", format!(
+                        "the first {} leaves no longer have the root the last audit saw: history was rewritten (a fork)", last.size
+                    ));
+                }
+            }
+            if let Some(s) = &seen {
+                if s.size < last.size {
+                    self.find(None, None, "consistency", format!(
+                        "the server's checkpoint ({}) is older than the one the last audit saw ({})", s.size, last.size
+                    ));
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// Verifies signatures in parallel batches; returns the indexes (into `sigs`) that fail.
+fn verify_signatures(sigs: &[PendingSig], threads: usize) -> Vec<usize> {
+    let check = |part: &[PendingSig], offset: usize| -> Vec<usize> {
+        if part.is_empty() {
+            return Vec::new();
+        }
+        let msgs: Vec<&[u8]> = part.iter().map(|p| p.message.as_slice()).collect();
+        let ss: Vec<Signature> = part.iter().map(|p| p.sig).collect();
+        let ks: Vec<VerifyingKey> = part.iter().map(|p| p.key).collect();
+        if ed25519_dalek::verify_batch(&msgs, &ss, &ks).is_ok() {
+            return Vec::new();
+        }
+        part.iter()
+            .enumerate()
+            .filter(|(_, p)| p.key.verify_strict(&p.message, &p.sig).is_err())
+            .map(|(i, _)| offset + i)
+            .collect()
+    };
+    if threads <= 1 || sigs.len() < 64 {
+        return check(sigs, 0);
+    }
+    let per = sigs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = sigs
+            .chunks(per)
+            .enumerate()
+            .map(|(n, part)| s.spawn(move || check(part, n * per)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::party::{PartyKind, Slug};
+    use crate::domain::statement::{BatchId, EventType, UnitRange};
+    use crate::keystore::Keystore;
+
+    fn party(ks: &Keystore, kind: PartyKind) -> (Party, KeyRecord) {
+        (
+            Party {
+                slug: ks.party.clone(),
+                name: ks.party.to_string(),
+                kind,
+                gln: None,
+            },
+            KeyRecord {
+                key_id: ks.key_id.clone(),
+                party: ks.party.clone(),
+                public_key: ks.public_key(),
+                role: Role::Root,
+                not_before: None,
+                not_after: None,
+                revoked: None,
+            },
+        )
+    }
+
+    fn stored(seq: i64, kind: Kind, v: &serde_json::Value, id: &str) -> StoredStatement {
+        StoredStatement {
+            seq,
+            id: id.to_owned(),
+            kind: kind.as_str().to_owned(),
+            party: String::new(),
+            json: crate::jcs::canonicalize(v).unwrap(),
+        }
+    }
+
+    /// A mint and a shipment of part of it, signed in memory.
+    fn log() -> (Vec<Party>, Vec<KeyRecord>, Vec<StoredStatement>) {
+        let f = Keystore::generate(Slug::parse("ff").unwrap());
+        let w = Keystore::generate(Slug::parse("ww").unwrap());
+        let (pf, kf) = party(&f, PartyKind::Factory);
+        let (pw, kw) = party(&w, PartyKind::B1);
+        let batch: BatchStatement = serde_json::from_value(serde_json::json!({
+            "v": 1, "party": "ff", "key": f.key_id, "time": "2026-11-01T00:00:00Z",
+            "gtin": "06901234567892", "product": "milk", "lot": "L1", "quantity": 10,
+            "produced": "2026-10-01"
+        }))
+        .unwrap();
+        let (b, bid) = sign::sign(Kind::Batch, &batch, &f.key).unwrap();
+        let batch_id = BatchId::parse(&bid).unwrap();
+        let mut ev = crate::client::draft_event(
+            &f,
+            EventType::Shipping,
+            vec![UnitRange {
+                batch: batch_id,
+                first: 0,
+                last: 4,
+            }],
+        );
+        ev.time = Timestamp::parse("2026-11-01T00:00:01Z").unwrap();
+        ev.to = Some(w.party.clone());
+        ev.prev.insert(batch_id, batch_id);
+        let (e, eid) = sign::sign(Kind::Event, &ev, &f.key).unwrap();
+        let rows = vec![
+            stored(0, Kind::Batch, &b, &bid),
+            stored(1, Kind::Event, &e, &eid),
+        ];
+        (vec![pf, pw], vec![kf, kw], rows)
+    }
+
+    #[test]
+    fn a_valid_log_has_no_findings_and_its_root() {
+        let (parties, keys, rows) = log();
+        let mut a = Auditor::new(parties, keys);
+        a.feed(&rows);
+        a.flush();
+        assert_eq!(a.findings(), &[]);
+        let expected = Tree::from_leaves(rows.iter().map(|r| merkle::leaf_hash(r.json.as_bytes())));
+        assert_eq!(a.tree.root(2), expected.root(2));
+    }
+
+    #[test]
+    fn tampering_is_named_by_leaf_and_rule() {
+        let (parties, keys, rows) = log();
+        let mut changed = rows.clone();
+        changed[0].json = changed[0]
+            .json
+            .replace("\"quantity\":10", "\"quantity\":11");
+        let mut a = Auditor::new(parties.clone(), keys.clone());
+        a.feed(&changed);
+        a.flush();
+        let rules: Vec<_> = a.findings().iter().map(|f| (f.seq, f.rule)).collect();
+        // The changed record hashes to another id, which the event's prev does not
+        // name, and its signature no longer verifies.
+        assert_eq!(
+            rules,
+            [(Some(0), "id"), (Some(1), "chain"), (Some(0), "signature")]
+        );
+
+        // A missing leaf, and an event whose chain link does not hold.
+        let mut a = Auditor::new(parties.clone(), keys.clone());
+        a.feed(&rows[1..]);
+        a.flush();
+        let rules: Vec<_> = a.findings().iter().map(|f| f.rule).collect();
+        assert_eq!(rules, ["sequence", "chain"]);
+
+        // An event signed by a key that was never certified.
+        let mut a = Auditor::new(parties, Vec::new());
+        a.feed(&rows);
+        a.flush();
+        assert!(a.findings().iter().all(|f| f.rule == "key"));
+        assert_eq!(a.findings().len(), 2);
+    }
+
+    #[test]
+    fn finish_compares_roots_with_the_checkpoint_and_the_last_one_seen() {
+        let (parties, keys, rows) = log();
+        let mut a = Auditor::new(parties, keys);
+        a.feed(&rows);
+        a.flush();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
+        let v = Verifier::new("test/log", key.verifying_key()).unwrap();
+        let good = Checkpoint {
+            origin: "test/log".into(),
+            size: 2,
+            root: a.tree.root(2).unwrap(),
+        };
+        let seen = a.finish(Some(&good.sign(&key).unwrap()), &v, None).unwrap();
+        assert_eq!(seen.size, 2);
+        assert!(a.findings().is_empty());
+        // A later audit against a rolled-back or rewritten view fails.
+        let bigger = Seen {
+            size: 3,
+            ..seen.clone()
+        };
+        assert!(a
+            .finish(Some(&good.sign(&key).unwrap()), &v, Some(&bigger))
+            .is_some());
+        assert_eq!(a.findings()[0].rule, "consistency");
+        let forged = Checkpoint {
+            root: [0u8; 32],
+            ..good
+        };
+        let mut b = Auditor::new(Vec::new(), Vec::new());
+        b.feed(&[]);
+        assert!(b
+            .finish(Some(&forged.sign(&key).unwrap()), &v, None)
+            .is_none());
+    }
+}

@@ -1,0 +1,1144 @@
+//! The dock page in a real headless Chromium (issue 6), driven over W3C WebDriver
+//! the same way as tests/browser.rs: `suyuan serve --demo`, a dock user for the
+//! demo's B1 made with `suyuan dock-user add`, sign-in, station enrollment with a
+//! non-extractable WebCrypto Ed25519 key approved by `suyuan key approve`, then a
+//! case shipped by the factory with the CLI is received by typing its SSCC as a
+//! keyboard-wedge scanner would, signed in the browser; custody moves. Then the
+//! network "drops" (a switch in the page's fetch wrapper), three of four units
+//! are scanned and submitted, the network comes back, the queued event syncs, each
+//! unit has exactly one receiving event, the unscanned fourth is a shortage both
+//! parties see, and a resend is answered as a duplicate. Then pack and ship
+//! modes, and a 409: an event signed before the factory moved the batch's head
+//! is re-signed once on sync and goes through. Also checks that the page's JS
+//! JCS reproduces the signing vectors' messages. A second test covers sign-in,
+//! sessions, CSRF and the admin API over plain HTTP. On PostgreSQL too when
+//! `SUYUAN_TEST_DATABASE_URL` is set.
+//!
+//! Skipped (passing) when chromium or chromedriver is not installed.
+
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_suyuan");
+const B1: &str = "north-wholesale";
+const FACTORY: &str = "hengshan-dairy";
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_for(url: &str) -> bool {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(url).send().await {
+            if r.status().is_success() {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+const PG_ENV: &str = "SUYUAN_TEST_DATABASE_URL";
+
+/// A PostgreSQL database of our own, used when `SUYUAN_TEST_DATABASE_URL` is set.
+struct PgDb {
+    server: String,
+    name: String,
+}
+
+impl PgDb {
+    async fn create() -> Option<(PgDb, String)> {
+        use sqlx::{Connection, Executor};
+        let server = std::env::var(PG_ENV).ok().filter(|s| !s.is_empty())?;
+        let name = format!("suyuan_dock_{}", hex::encode(rand::random::<[u8; 6]>()));
+        let mut c = sqlx::PgConnection::connect(&server)
+            .await
+            .expect("connect to PostgreSQL");
+        c.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .expect("create database");
+        let (head, query) = server.split_once('?').unwrap_or((&server, ""));
+        let after = head.find("://").map_or(0, |i| i + 3);
+        let host_end = head[after..].find('/').map_or(head.len(), |i| after + i);
+        let q = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        let url = format!("{}/{name}{q}", &head[..host_end]);
+        Some((PgDb { server, name }, url))
+    }
+
+    async fn drop_db(self) {
+        use sqlx::{Connection, Executor};
+        if let Ok(mut c) = sqlx::PgConnection::connect(&self.server).await {
+            let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+            let _ = c.execute(sql.as_str()).await;
+        }
+    }
+}
+
+/// `suyuan serve --demo` on a free port, on SQLite or on a fresh PostgreSQL database.
+async fn start(tmp: &Path) -> (Proc, String, PathBuf, Option<PgDb>) {
+    let data = tmp.join("data");
+    let pg = PgDb::create().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log_path = tmp.join("serve.log");
+    let log = std::fs::File::create(&log_path).expect("log");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--demo", "--addr", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("SUYUAN_DATABASE_URL")
+        .env_remove("SUYUAN_BASE_URL")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log);
+    if let Some((_, url)) = &pg {
+        cmd.arg("--database-url").arg(url);
+    }
+    let server = Proc(cmd.spawn().expect("spawn suyuan serve"));
+    assert!(
+        wait_for(&format!("{base}/api/v1/health")).await,
+        "server did not start: {}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    (server, base, data, pg.map(|(db, _)| db))
+}
+
+/// Runs the CLI to completion, with `stdin` fed in; panics with its output on failure.
+fn cli(args: &[&str], stdin: &str) -> Value {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("SUYUAN_DATABASE_URL")
+        .env_remove("SUYUAN_TOKEN")
+        .env_remove("SUYUAN_KEYSTORE")
+        .env_remove("SUYUAN_SERVER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn suyuan");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("suyuan ran");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "suyuan {args:?} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&text).unwrap_or_else(|_| json!({ "text": text }))
+}
+
+/// One WebDriver session.
+struct Driver {
+    http: reqwest::Client,
+    session: String,
+}
+
+impl Driver {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.session);
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = r.status();
+        let v: Value = r.json().await.expect("WebDriver JSON");
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn js(&self, script: &str, args: Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    async fn js_async(&self, script: &str, args: Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_owned()
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.element(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    /// Polls a script until it returns something truthy; panics with `what` and the page state.
+    async fn until(&self, what: &str, script: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.js(script, json!([])).await;
+            let truthy =
+                !matches!(v, Value::Null | Value::Bool(false)) && v != json!("") && v != json!(0);
+            if truthy {
+                return v;
+            }
+            if Instant::now() > deadline {
+                let page = self
+                    .js(
+                        "return {text: document.body.innerText, \
+                         feedback: (document.getElementById('feedback')||{}).textContent};",
+                        json!([]),
+                    )
+                    .await;
+                panic!("timed out waiting for {what}: {page}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Enter, as the WebDriver key code a wedge scanner's terminator becomes.
+const ENTER: &str = "\u{E007}";
+
+async fn unit(http: &reqwest::Client, base: &str, batch: &str, i: u64) -> Value {
+    http.get(format!("{base}/api/v1/units/{batch}/{i}"))
+        .send()
+        .await
+        .expect("unit API")
+        .json()
+        .await
+        .expect("unit JSON")
+}
+
+#[tokio::test]
+async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
+    let (Some(chromium), Some(chromedriver)) = (which("chromium"), which("chromedriver")) else {
+        println!("skipping: chromium not installed");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_server, base, data, pg) = start(tmp.path()).await;
+    let info = suyuan::demo::read_info(&data).expect("demo.json");
+    let keys = data.join("keys");
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(&p)
+            .expect("token")
+            .trim()
+            .to_owned()
+    };
+    let admin = read(data.join("admin.token"));
+    let factory_token = read(keys.join(format!("{FACTORY}.token")));
+    let b1_token = read(keys.join(format!("{B1}.token")));
+    let factory_ks = keys.join(format!("{FACTORY}.json"));
+    let factory_ks = factory_ks.to_str().expect("path");
+    let b1_ks = keys.join(format!("{B1}.json"));
+    let b1_ks = b1_ks.to_str().expect("path");
+    let batch = info.batch_id.clone();
+
+    // A dock user for B1, made by the operator.
+    cli(
+        &[
+            "dock-user",
+            "add",
+            "--server",
+            &base,
+            "--token",
+            &admin,
+            "--party",
+            B1,
+            "--name",
+            "anna",
+        ],
+        "dock-pass-123\n",
+    );
+
+    // The factory packs 24 units (600..623, which it still holds) into a case and
+    // ships the case by its SSCC; then three loose units in a second shipment.
+    // Extension digit 0, the demo's company prefix 690123456, serial 0000042.
+    let body = "06901234560000042";
+    let sscc = format!("{body}{}", suyuan::gs1::check_digit(body));
+    let signer = [
+        "--server",
+        &base,
+        "--token",
+        &factory_token,
+        "--keystore",
+        factory_ks,
+    ];
+    let mut a: Vec<&str> = vec!["pack"];
+    a.extend(signer);
+    a.extend(["--batch", &batch, "--range", "600..623", "--into", &sscc]);
+    cli(&a, "");
+    let mut a: Vec<&str> = vec!["ship"];
+    a.extend(signer);
+    a.extend(["--sscc", &sscc, "--to", B1, "--asn", "ASN-DOCK-1"]);
+    let case_shipment = cli(&a, "")["id"].as_str().expect("shipment id").to_owned();
+    let mut a: Vec<&str> = vec!["ship"];
+    a.extend(signer);
+    a.extend([
+        "--batch",
+        &batch,
+        "--range",
+        "630..633",
+        "--to",
+        B1,
+        "--asn",
+        "ASN-DOCK-2",
+    ]);
+    let loose_shipment = cli(&a, "")["id"].as_str().expect("shipment id").to_owned();
+
+    // The browser.
+    let dport = free_port();
+    let _driver = Proc(
+        Command::new(&chromedriver)
+            .arg(format!("--port={dport}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chromedriver"),
+    );
+    let wd = format!("http://127.0.0.1:{dport}");
+    assert!(
+        wait_for(&format!("{wd}/status")).await,
+        "chromedriver did not start"
+    );
+    let profile = tmp.path().join("profile");
+    let caps = json!({"capabilities": {"alwaysMatch": {
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-dev-shm-usage",
+                "--no-first-run", "--window-size=1024,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        },
+    }}});
+    let http = reqwest::Client::new();
+    let r: Value = http
+        .post(format!("{wd}/session"))
+        .json(&caps)
+        .send()
+        .await
+        .expect("new session")
+        .json()
+        .await
+        .expect("session JSON");
+    let id = r["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {r}"))
+        .to_owned();
+    let d = Driver {
+        http: http.clone(),
+        session: format!("{wd}/session/{id}"),
+    };
+
+    // Without a session /dock sends the browser to the sign-in form; a wrong password stays there.
+    d.goto(&format!("{base}/dock")).await;
+    d.until(
+        "the sign-in form",
+        "return !!document.getElementById('login');",
+    )
+    .await;
+    d.type_into("#party", B1).await;
+    d.type_into("#name", "anna").await;
+    d.type_into("#password", "wrong-password").await;
+    d.click("#login button[type=submit]").await;
+    d.until(
+        "the wrong-password message",
+        "return !!document.getElementById('login-error');",
+    )
+    .await;
+    d.type_into("#password", "dock-pass-123").await;
+    d.click("#login button[type=submit]").await;
+    d.until(
+        "the dock page",
+        "return document.body.dataset.party || null;",
+    )
+    .await;
+
+    // The page's JCS reproduces the signed message of every valid statement vector.
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+    let mut checked = 0;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&vectors)
+        .expect("vectors")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    names.sort();
+    for p in names {
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("vector"))
+            .expect("vector JSON");
+        let kind = v["kind"].as_str().unwrap_or_default();
+        if v["valid"] != json!(true) || kind == "label" || !v["statement"].is_object() {
+            continue;
+        }
+        let got = d
+            .js(
+                "return window.suyuanDock.messageHex(arguments[0], arguments[1]);",
+                json!([kind, v["statement"]]),
+            )
+            .await;
+        assert_eq!(got, v["message_hex"], "JS JCS differs on {}", p.display());
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} vectors checked");
+
+    // Enrollment: the browser made a key and posted it; the admin approves it with the CLI.
+    let pending = d
+        .until(
+            "a pending station number",
+            "return document.getElementById('station-id').textContent;",
+        )
+        .await;
+    let pending = pending.as_str().expect("station id").to_owned();
+    let key_id = d
+        .js(
+            "return document.getElementById('station-key').textContent;",
+            json!([]),
+        )
+        .await;
+    cli(
+        &[
+            "key",
+            "approve",
+            "--server",
+            &base,
+            "--token",
+            &b1_token,
+            "--keystore",
+            b1_ks,
+            "--pending",
+            &pending,
+        ],
+        "",
+    );
+    d.until(
+        "the station to be approved",
+        "return document.getElementById('station').dataset.state === 'approved';",
+    )
+    .await;
+    // The key the browser holds cannot be read out of it.
+    let extractable = d
+        .js_async(
+            "const done = arguments[arguments.length - 1]; \
+             const r = indexedDB.open('suyuan-dock'); \
+             r.onsuccess = () => { const g = r.result.transaction('keys').objectStore('keys').get(arguments[0]); \
+             g.onsuccess = () => done({ext: g.result.privateKey.extractable, alg: g.result.privateKey.algorithm.name}); };",
+            json!([B1]),
+        )
+        .await;
+    assert_eq!(extractable, json!({"ext": false, "alg": "Ed25519"}));
+
+    // Receive the case: pick the expected shipment, scan the SSCC with a symbology identifier.
+    d.until(
+        "the case shipment in the list",
+        &format!("return !!document.querySelector(\"#shipment option[value='{case_shipment}']\");"),
+    )
+    .await;
+    d.click(&format!("#shipment option[value='{case_shipment}']"))
+        .await;
+    d.until(
+        "the expected case row",
+        &format!("return !!document.querySelector(\"tr.short[data-sscc='{sscc}']\");"),
+    )
+    .await;
+    d.type_into("#scan", &format!("]C100{sscc}{ENTER}")).await;
+    d.until(
+        "the case row to turn ok",
+        &format!("return !!document.querySelector(\"tr.ok[data-sscc='{sscc}']\");"),
+    )
+    .await;
+    // A unit that is not in the shipment shows as an overage, in red.
+    let stray = format!(
+        "(01){}(10){}(21)700",
+        suyuan::demo::demo_gtin(),
+        suyuan::demo::LOT
+    );
+    d.type_into("#scan", &format!("{stray}{ENTER}")).await;
+    d.until(
+        "the overage row",
+        "return document.querySelectorAll('#list tbody tr.over').length === 1;",
+    )
+    .await;
+    // Scanning the case again is refused on the spot.
+    d.type_into("#scan", &format!("(00){sscc}{ENTER}")).await;
+    let fb = d
+        .until(
+            "the duplicate warning",
+            "const f = document.getElementById('feedback'); \
+             return f.classList.contains('bad') && f.textContent.includes('Already') ? f.textContent : null;",
+        )
+        .await;
+    assert!(fb.as_str().unwrap_or_default().contains("Already"), "{fb}");
+    // The focus never left the scan input.
+    let focused = d.js("return document.activeElement.id;", json!([])).await;
+    assert_eq!(focused, "scan");
+    d.click("#submit").await;
+    d.until(
+        "the receipt to be sent",
+        "return document.getElementById('outbox-count').dataset.count === '0' && \
+         document.getElementById('log').textContent.includes('receive stored');",
+    )
+    .await;
+    for i in [600, 611, 623] {
+        let u = unit(&http, &base, &batch, i).await;
+        assert_eq!(u["holding"]["holder"], B1, "unit {i}: {u}");
+        assert_eq!(u["holding"]["disposition"], "active", "unit {i}: {u}");
+        let last = u["history"].as_array().and_then(|h| h.last()).cloned();
+        let last = last.unwrap_or_default();
+        assert_eq!(last["type"], "receiving", "{u}");
+        assert_eq!(
+            last["key"], key_id,
+            "signed by the browser's station key: {u}"
+        );
+        assert_eq!(last["containers"], json!([sscc]), "{u}");
+        assert_eq!(last["exceptions"][0]["type"], "overage", "{u}");
+    }
+    let shot = d.call(reqwest::Method::GET, "/screenshot", None).await;
+    if let Some(png) = shot
+        .as_str()
+        .and_then(|s| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, s).ok())
+    {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dock-receive.png");
+        let _ = std::fs::write(out, png);
+    }
+    let u = unit(&http, &base, &batch, 624).await;
+    assert_eq!(u["holding"]["holder"], FACTORY, "outside the case: {u}");
+
+    // Offline: the loose shipment is picked while online, then the network drops.
+    d.until(
+        "the loose shipment in the list",
+        &format!(
+            "return !!document.querySelector(\"#shipment option[value='{loose_shipment}']\");"
+        ),
+    )
+    .await;
+    d.click(&format!("#shipment option[value='{loose_shipment}']"))
+        .await;
+    d.until(
+        "the expected loose units",
+        "return document.querySelectorAll('#list tbody tr.short').length === 1 && \
+         document.querySelector('#list tbody tr.short').textContent.includes('630–633');",
+    )
+    .await;
+    d.js("window.suyuanDock.forceOffline = true;", json!([]))
+        .await;
+    let gtin = suyuan::demo::demo_gtin();
+    for serial in [630, 631, 632] {
+        let code = format!("]Q3(01){gtin}(10){}(21){serial}", suyuan::demo::LOT);
+        d.type_into("#scan", &format!("{code}{ENTER}")).await;
+    }
+    d.until(
+        "three queued scans",
+        "return document.querySelectorAll('#list tbody tr.queued').length === 3;",
+    )
+    .await;
+    d.click("#submit").await;
+    d.until(
+        "the receipt to be queued",
+        "return document.getElementById('outbox-count').dataset.count === '1';",
+    )
+    .await;
+    let u = unit(&http, &base, &batch, 631).await;
+    assert_eq!(
+        u["holding"]["disposition"], "in_transit",
+        "nothing sent yet: {u}"
+    );
+
+    // Back online: the queued scans resolve, the event is signed and stored once.
+    d.js(
+        "window.suyuanDock.forceOffline = false; window.dispatchEvent(new Event('online'));",
+        json!([]),
+    )
+    .await;
+    d.until(
+        "the queued receipt to sync",
+        "return document.getElementById('outbox-count').dataset.count === '0' && \
+         document.getElementById('log').textContent.split('receive stored').length === 3;",
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in [630, 631, 632] {
+        let u = unit(&http, &base, &batch, i).await;
+        assert_eq!(u["holding"]["holder"], B1, "unit {i}: {u}");
+        let receipts: Vec<&Value> = u["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .filter(|e| e["type"] == "receiving")
+            .collect();
+        assert_eq!(receipts.len(), 1, "unit {i} received once: {u}");
+        ids.push(receipts[0]["objects"].clone());
+    }
+    assert!(
+        ids.iter().all(|o| *o == ids[0]),
+        "one event for all three: {ids:?}"
+    );
+    let s: Value = http
+        .get(format!("{base}/api/v1/shipments/{loose_shipment}"))
+        .bearer_auth(&b1_token)
+        .send()
+        .await
+        .expect("shipment")
+        .json()
+        .await
+        .expect("shipment JSON");
+    // Unit 633 was not scanned: a shortage, still in transit, seen by both parties.
+    assert_eq!(s["in_transit_units"], 1, "{s}");
+    let factory_view: Value = http
+        .get(format!("{base}/api/v1/shipments/{loose_shipment}"))
+        .bearer_auth(&factory_token)
+        .send()
+        .await
+        .expect("shipment")
+        .json()
+        .await
+        .expect("shipment JSON");
+    assert_eq!(
+        factory_view["in_transit"], s["in_transit"],
+        "{factory_view}"
+    );
+    assert_eq!(s["in_transit"][0]["first"], 633, "{s}");
+    let u = unit(&http, &base, &batch, 630).await;
+    let receipt = u["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        receipt["exceptions"],
+        json!([{"type": "shortage", "objects": [{"batch": batch, "first": 633, "last": 633}]}]),
+        "{receipt}"
+    );
+
+    // Resending the same signed event is harmless: answered as a duplicate.
+    let resend = d
+        .js_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch('/dock/api/events', {method: 'POST', body: window.suyuanDock.lastSent, \
+               headers: {'content-type': 'application/json', 'x-csrf-token': document.body.dataset.csrf}}) \
+             .then(r => r.json().then(b => done({status: r.status, body: b})));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(resend["status"], 200, "{resend}");
+    assert_eq!(resend["body"]["status"], "duplicate", "{resend}");
+
+    // A POST without the CSRF token is refused even with the session cookie.
+    let no_csrf = d
+        .js_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch('/dock/api/events', {method: 'POST', body: window.suyuanDock.lastSent, \
+               headers: {'content-type': 'application/json'}}).then(r => done(r.status));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(no_csrf, 403);
+
+    // A unit of the recalled batch is blocked at the scan, with the recall's reason.
+    d.click(".mode[data-mode=ship]").await;
+    d.type_into("#scan", &format!("{}{ENTER}", info.recalled))
+        .await;
+    let fb = d
+        .until(
+            "the recall warning",
+            "const f = document.getElementById('feedback'); \
+             return f.classList.contains('bad') && f.textContent.includes('RECALLED') ? f.textContent : null;",
+        )
+        .await;
+    assert_eq!(
+        d.js(
+            "return document.querySelectorAll('#list tbody tr').length;",
+            json!([])
+        )
+        .await,
+        0,
+        "not added: {fb}"
+    );
+    // The page fits a phone: nothing overflows sideways at 390 px.
+    d.call(
+        reqwest::Method::POST,
+        "/window/rect",
+        Some(json!({"width": 390, "height": 844})),
+    )
+    .await;
+    let w = d
+        .js(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            json!([]),
+        )
+        .await;
+    assert!(w[0].as_f64() <= w[1].as_f64(), "horizontal overflow: {w}");
+    d.call(
+        reqwest::Method::POST,
+        "/window/rect",
+        Some(json!({"width": 1024, "height": 900})),
+    )
+    .await;
+
+    // Pack: the case label first, then two of the received units go in.
+    let body2 = "06901234560000043";
+    let case2 = format!("{body2}{}", suyuan::gs1::check_digit(body2));
+    d.click(".mode[data-mode=pack]").await;
+    d.type_into("#scan", &format!("]C100{case2}{ENTER}")).await;
+    d.until(
+        "the pack target",
+        &format!("return document.getElementById('pack-parent').textContent === '{case2}';"),
+    )
+    .await;
+    for serial in [630, 631] {
+        let code = format!("(01){gtin}(10){}(21){serial}", suyuan::demo::LOT);
+        d.type_into("#scan", &format!("{code}{ENTER}")).await;
+    }
+    d.until(
+        "two scanned units",
+        "return document.querySelectorAll('#list tbody tr.ok').length === 2;",
+    )
+    .await;
+    d.click("#submit").await;
+    d.until(
+        "the packing event",
+        "return document.getElementById('log').textContent.includes('pack stored');",
+    )
+    .await;
+    let c: Value = http
+        .get(format!("{base}/api/v1/containers/{case2}"))
+        .send()
+        .await
+        .expect("container")
+        .json()
+        .await
+        .expect("container JSON");
+    assert_eq!(
+        c["units"],
+        json!([{"batch": batch, "first": 630, "last": 631}]),
+        "{c}"
+    );
+
+    // Ship: the new case and a loose unit to a shop, with an ASN.
+    d.click(".mode[data-mode=ship]").await;
+    d.click("#ship-to option[value='greenleaf-mart']").await;
+    d.type_into("#asn", "ASN-B1-7").await;
+    d.type_into("#scan", &format!("00{case2}{ENTER}")).await;
+    let code = format!("(01){gtin}(10){}(21)632", suyuan::demo::LOT);
+    d.type_into("#scan", &format!("{code}{ENTER}")).await;
+    d.until(
+        "two items to ship",
+        "return document.querySelectorAll('#list tbody tr.ok').length === 2;",
+    )
+    .await;
+    d.click("#submit").await;
+    d.until(
+        "the shipping event",
+        "return document.getElementById('log').textContent.includes('ship stored');",
+    )
+    .await;
+    for i in [630, 632] {
+        let u = unit(&http, &base, &batch, i).await;
+        assert_eq!(u["holding"]["disposition"], "in_transit", "unit {i}: {u}");
+        assert_eq!(u["holding"]["dest"], "greenleaf-mart", "unit {i}: {u}");
+        let last = u["history"].as_array().and_then(|h| h.last()).cloned();
+        assert_eq!(last.unwrap_or_default()["asn"], "ASN-B1-7", "{u}");
+    }
+
+    // A conflict: the case is signed for a shop, the network drops before it is
+    // sent, and meanwhile the factory moves the batch's head with another event.
+    // On sync the page gets 409, re-reads the head, re-signs once and succeeds.
+    d.js("window.suyuanDock.dropEventPosts = true;", json!([]))
+        .await;
+    d.click("#ship-to option[value='sunrise-baby']").await;
+    d.type_into("#scan", &format!("(00){sscc}{ENTER}")).await;
+    d.until(
+        "the case to ship",
+        "return document.querySelectorAll('#list tbody tr.ok').length === 1;",
+    )
+    .await;
+    d.click("#submit").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let signed = d
+            .js_async(
+                "const done = arguments[arguments.length - 1]; \
+                 window.suyuanDock.outbox().then(o => done(o.map(e => !!e.signed)));",
+                json!([]),
+            )
+            .await;
+        if signed == json!([true]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no signed event queued: {signed}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut a: Vec<&str> = vec!["ship"];
+    a.extend(signer);
+    a.extend(["--batch", &batch, "--range", "800", "--to", B1]);
+    cli(&a, "");
+    d.js(
+        "window.suyuanDock.dropEventPosts = false; window.suyuanDock.sync();",
+        json!([]),
+    )
+    .await;
+    d.until(
+        "the re-signed shipment",
+        "return document.getElementById('outbox-count').dataset.count === '0' && \
+         document.getElementById('log').textContent.includes('conflict') && \
+         document.getElementById('log').textContent.split('ship stored').length === 3;",
+    )
+    .await;
+    let u = unit(&http, &base, &batch, 611).await;
+    assert_eq!(u["holding"]["dest"], "sunrise-baby", "{u}");
+    assert_eq!(u["holding"]["disposition"], "in_transit", "{u}");
+
+    let _ = http.delete(&d.session).send().await;
+    if let Some(db) = pg {
+        db.drop_db().await;
+    }
+}
+
+/// Sets a cookie jar by hand: reqwest here has no cookie feature.
+fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
+}
+
+fn cookie_value(set: &[String], name: &str) -> Option<String> {
+    set.iter()
+        .filter_map(|c| c.split(';').next()?.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Sessions, CSRF and the admin API over plain HTTP: runs without a browser.
+#[tokio::test]
+async fn dock_sign_in_sessions_and_csrf_over_http() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_server, base, data, pg) = start(tmp.path()).await;
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(&p)
+            .expect("token")
+            .trim()
+            .to_owned()
+    };
+    let admin = read(data.join("admin.token"));
+    let b1_token = read(data.join(format!("keys/{B1}.token")));
+    let shop_token = read(data.join("keys/greenleaf-mart.token"));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    // Users: the operator or the party itself may add them, not another party.
+    let add = |token: String, name: &str| {
+        http.post(format!("{base}/api/v1/dock/users"))
+            .bearer_auth(token)
+            .json(&json!({"party": B1, "name": name, "password": "dock-pass-123"}))
+            .send()
+    };
+    assert_eq!(add(admin.clone(), "anna").await.expect("add").status(), 201);
+    assert_eq!(add(admin.clone(), "anna").await.expect("add").status(), 409);
+    assert_eq!(
+        add(b1_token.clone(), "ben").await.expect("add").status(),
+        201
+    );
+    assert_eq!(
+        add(shop_token.clone(), "eve").await.expect("add").status(),
+        403
+    );
+    let short = http
+        .post(format!("{base}/api/v1/dock/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"party": B1, "name": "x", "password": "short"}))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(short.status(), 400);
+
+    // No session: the page redirects, the API says 401.
+    let r = http.get(format!("{base}/dock")).send().await.expect("dock");
+    assert_eq!(r.status(), 303);
+    let r = http
+        .get(format!("{base}/dock/api/shipments"))
+        .send()
+        .await
+        .expect("shipments");
+    assert_eq!(r.status(), 401);
+
+    // The sign-in form double-submits a cookie against login CSRF.
+    let r = http
+        .get(format!("{base}/dock/login"))
+        .send()
+        .await
+        .expect("login");
+    let set = set_cookies(&r);
+    let pre = cookie_value(&set, "suyuan_dock_login").expect("login cookie");
+    assert!(
+        set[0].contains("HttpOnly") && set[0].contains("SameSite=Strict"),
+        "{set:?}"
+    );
+    let html = r.text().await.expect("html");
+    assert!(html.contains(&format!("value=\"{pre}\"")), "{html}");
+    let login = |cookie: Option<String>, csrf: String, pw: &'static str| {
+        let mut req = http.post(format!("{base}/dock/login")).form(&[
+            ("party", B1),
+            ("name", "anna"),
+            ("password", pw),
+            ("csrf", &csrf),
+        ]);
+        if let Some(c) = cookie {
+            req = req.header(reqwest::header::COOKIE, format!("suyuan_dock_login={c}"));
+        }
+        req.send()
+    };
+    assert_eq!(
+        login(None, pre.clone(), "dock-pass-123")
+            .await
+            .expect("post")
+            .status(),
+        403
+    );
+    assert_eq!(
+        login(Some(pre.clone()), "forged".into(), "dock-pass-123")
+            .await
+            .expect("post")
+            .status(),
+        403
+    );
+    assert_eq!(
+        login(Some(pre.clone()), pre.clone(), "wrong-pass")
+            .await
+            .expect("post")
+            .status(),
+        401
+    );
+    let r = login(Some(pre.clone()), pre.clone(), "dock-pass-123")
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 303);
+    let set = set_cookies(&r);
+    let session = cookie_value(&set, "suyuan_dock").expect("session cookie");
+    let sc = set
+        .iter()
+        .find(|c| c.starts_with("suyuan_dock="))
+        .expect("cookie");
+    assert!(
+        sc.contains("HttpOnly") && sc.contains("SameSite=Strict"),
+        "{sc}"
+    );
+    let jar = format!("suyuan_dock={session}");
+
+    // The database keeps only a hash of the session id, and an argon2 hash of the password
+    // (looked at in the SQLite file; the PostgreSQL run shares the code path).
+    if pg.is_none() {
+        let db =
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("suyuan.db").display()))
+                .await
+                .expect("sqlite");
+        let stored: Vec<(String,)> = sqlx::query_as("SELECT id_hash FROM dock_sessions")
+            .fetch_all(&db)
+            .await
+            .expect("sessions");
+        assert_eq!(stored.len(), 1);
+        assert_ne!(stored[0].0, session);
+        let pw: (String,) =
+            sqlx::query_as("SELECT password_hash FROM dock_users WHERE name = 'anna'")
+                .fetch_one(&db)
+                .await
+                .expect("user");
+        assert!(pw.0.starts_with("$argon2id$"), "{}", pw.0);
+    }
+
+    let page = http
+        .get(format!("{base}/dock"))
+        .header(reqwest::header::COOKIE, &jar)
+        .send()
+        .await
+        .expect("dock")
+        .text()
+        .await
+        .expect("html");
+    let csrf = page
+        .split("data-csrf=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf in page")
+        .to_owned();
+
+    // Every POST needs the CSRF token besides the cookie.
+    let post = |path: &str, csrf: Option<&str>, body: Value| {
+        let mut req = http
+            .post(format!("{base}{path}"))
+            .header(reqwest::header::COOKIE, &jar)
+            .json(&body);
+        if let Some(c) = csrf {
+            req = req.header("x-csrf-token", c);
+        }
+        req.send()
+    };
+    let key = suyuan::keystore::Keystore::generate(suyuan::domain::party::Slug::parse(B1).unwrap());
+    let enroll = json!({"public_key": key.public_key(), "label": "test dock"});
+    assert_eq!(
+        post("/dock/api/stations", None, enroll.clone())
+            .await
+            .expect("post")
+            .status(),
+        403
+    );
+    assert_eq!(
+        post("/dock/api/stations", Some("wrong"), enroll.clone())
+            .await
+            .expect("post")
+            .status(),
+        403
+    );
+    assert_eq!(
+        post("/dock/api/events", None, json!({}))
+            .await
+            .expect("post")
+            .status(),
+        403
+    );
+    let r = post("/dock/api/stations", Some(&csrf), enroll.clone())
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    let id = v["station"]["id"].as_i64().expect("id");
+    assert_eq!(v["certified"], false);
+    let again: Value = post("/dock/api/stations", Some(&csrf), enroll.clone())
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        again["station"]["id"], id,
+        "re-enrolling returns the same station"
+    );
+    let bad = post(
+        "/dock/api/stations",
+        Some(&csrf),
+        json!({"public_key": "AAAA"}),
+    )
+    .await
+    .expect("post");
+    assert_eq!(bad.status(), 400);
+    let bad = post("/dock/api/events", Some(&csrf), json!({"v": 1}))
+        .await
+        .expect("post");
+    assert_eq!(bad.status(), 400);
+
+    // Pending stations are readable by their party and the operator only.
+    let get = |token: String| {
+        http.get(format!("{base}/api/v1/dock/stations/{id}"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(get(shop_token).await.expect("get").status(), 403);
+    let v: Value = get(b1_token)
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["station"]["public_key"], key.public_key());
+    assert_eq!(v["station"]["key_id"], key.key_id);
+
+    // Signing out ends the session on the server, not only in the browser.
+    let r = http
+        .post(format!("{base}/dock/logout"))
+        .header(reqwest::header::COOKIE, &jar)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 303);
+    let r = http
+        .get(format!("{base}/dock/api/shipments"))
+        .header(reqwest::header::COOKIE, &jar)
+        .send()
+        .await
+        .expect("shipments");
+    assert_eq!(r.status(), 401);
+    if let Some(db) = pg {
+        db.drop_db().await;
+    }
+}
