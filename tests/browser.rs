@@ -9,121 +9,14 @@
 //! Skipped (passing) when chromium or chromedriver is not installed.
 
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_suyuan");
 
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_for(url: &str) -> bool {
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(url).send().await {
-            if r.status().is_success() {
-                return true;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
-/// One WebDriver session.
-struct Driver {
-    http: reqwest::Client,
-    session: String,
-}
-
-impl Driver {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.session);
-        let mut req = self.http.request(method, &url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
-        let status = r.status();
-        let v: Value = r.json().await.expect("WebDriver JSON");
-        assert!(status.is_success(), "{path}: {status} {v}");
-        v["value"].clone()
-    }
-
-    async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
-    }
-
-    async fn js(&self, script: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": script, "args": []})),
-        )
-        .await
-    }
-
-    async fn element(&self, css: &str) -> String {
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        v.as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no element {css}: {v}"))
-            .to_owned()
-    }
-
-    async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
-    }
-}
+mod common;
+use common::{free_port, wait_for, which, Driver, Proc};
 
 const LAYOUT: &str = "const v = document.querySelector('[data-verdict]'); \
     const r = v.getBoundingClientRect(); \
@@ -218,7 +111,7 @@ async fn phone_browser_sees_the_verdict_and_sends_feedback() {
         (&info.unknown, "unknown"),
     ] {
         d.goto(url).await;
-        let l = d.js(LAYOUT).await;
+        let l = d.js(LAYOUT, json!([])).await;
         assert_eq!(l["verdict"], want, "{url}: {l}");
         assert_eq!(l["innerWidth"], 390, "{l}");
         let bottom = l["bottom"].as_f64().unwrap();
@@ -256,8 +149,11 @@ async fn phone_browser_sees_the_verdict_and_sends_feedback() {
     let mut after = Value::Null;
     for _ in 0..50 {
         after = d
-            .js("const h = document.querySelector('[data-status]'); \
-                 return {status: h ? h.dataset.status : null, text: document.body.innerText};")
+            .js(
+                "const h = document.querySelector('[data-status]'); \
+                 return {status: h ? h.dataset.status : null, text: document.body.innerText};",
+                json!([]),
+            )
             .await;
         if !after["status"].is_null() {
             break;
