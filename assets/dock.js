@@ -215,7 +215,7 @@
     try {
       const r = await api('/api/v1/parties/' + encodeURIComponent(PARTY));
       const ok = (r.body.keys || []).some(
-        (k) => k.key_id === station.key_id && k.public_key === station.pub && k.role === 'dock' && !k.revoked,
+        (k) => k.key_id === station.key_id && k.public_key === station.pub && (k.role === 'dock' || k.role === 'retail') && !k.revoked,
       );
       if (ok) {
         showStation('approved', 'Station approved.');
@@ -319,6 +319,7 @@
     }
     try {
       await resolveItem(item);
+      if (work.mode === 'sell' || work.mode === 'return') await retailCheck(item);
     } catch (e) {
       if (e instanceof NetError) {
         item.status = 'queued';
@@ -339,9 +340,38 @@
     const expected = work.mode !== 'receive' || item.status === 'queued' || isExpected(item);
     beep(expected);
     if (item.status === 'queued') feedback('Queued offline 已离线暂存: ' + item.code, true);
+    else if (work.mode === 'sell') feedback('OK to sell 可销售: unit ' + item.index, true);
+    else if (work.mode === 'return') feedback('Return of unit ' + item.index + (item.disposition === 'returned' ? ' (already returned at the counter)' : '') + ' 退货', true);
     else if (expected) feedback('OK ' + (item.sscc ? 'SSCC ' + item.sscc : 'unit ' + item.index), true);
     else feedback('Not in this shipment 不在此到货单: ' + (item.sscc || item.code), false);
     render();
+  }
+
+  // ---- Retail counter: is this unit ours to sell or to take back? Says why not in plain words.
+  async function retailCheck(item) {
+    if (item.kind === 'container') throw new Error('scan the unit itself, not a case 请扫描单件商品');
+    const r = await api('/api/v1/units/' + item.batch + '/' + item.index);
+    const h = r.body.holding || {};
+    const d = h.disposition;
+    if (h.holder !== PARTY) {
+      throw new Error('unit ' + item.index + ' is not held by ' + PARTY + ' (holder: ' + (h.holder || 'nobody') + ') 非本店库存');
+    }
+    if (work.mode === 'sell') {
+      if (h.recall) throw new Error('RECALLED 已召回 — do not sell this unit.');
+      if (d === 'retail_sold') throw new Error('unit ' + item.index + ' is already sold 已售出');
+      if (d !== 'active') throw new Error('unit ' + item.index + ' is ' + d + ', not active stock 不可销售');
+    } else {
+      if (d !== 'retail_sold' && d !== 'returned') {
+        throw new Error('unit ' + item.index + ' was not sold here (it is ' + d + ') 非本店售出');
+      }
+    }
+    item.disposition = d;
+    // Upstream = whoever last sent this unit to us (shipping, or returning with to).
+    const hist = r.body.history || [];
+    item.from = '';
+    for (const ev of hist) {
+      if ((ev.type === 'shipping' || ev.type === 'returning') && ev.to === PARTY) item.from = ev.party;
+    }
   }
 
   // ---- Receive: expected (containers and loose ranges still in transit) vs scanned.
@@ -495,6 +525,21 @@
     } else if (intent.mode === 'pack') {
       ev.type = 'packing';
       ev.parent = intent.parent;
+    } else if (intent.mode === 'sell') {
+      ev.type = 'retail_selling';
+    } else if (intent.mode === 'counter-return') {
+      // The consumer brings a sold unit back to the counter: no `to`.
+      ev.type = 'returning';
+      if (intent.reason) ev.reason = intent.reason;
+    } else if (intent.mode === 'accept') {
+      ev.type = 'accepting_return';
+      ev.resolution = intent.resolution;
+      if (intent.reason) ev.reason = intent.reason;
+    } else if (intent.mode === 'upstream') {
+      // Sent back to the party it came from; travels like a shipment.
+      ev.type = 'returning';
+      ev.to = intent.to;
+      if (intent.reason) ev.reason = intent.reason;
     } else {
       const sh = intent.shipment;
       ev.type = 'receiving';
@@ -622,6 +667,10 @@
       feedback('Pick the receiver 请选择收货方', false);
       return;
     }
+    if (work.mode === 'return') {
+      await submitReturn();
+      return;
+    }
     const intent = {
       mode: work.mode,
       time: nowRfc3339(),
@@ -657,12 +706,87 @@
     if (work.mode === 'receive') loadShipments();
   }
 
+  // A return is up to three signed events, queued in order: the consumer's return at
+  // the counter (for units still sold), the acceptance with reason and resolution,
+  // and for "send upstream" a `returning` to the party each unit came from.
+  async function submitReturn() {
+    const reason = $('return-reason').value.trim();
+    const choice = $('return-resolution').value;
+    const fail = (m) => {
+      beep(false);
+      feedback(m, false);
+    };
+    if (!work.items.length) return fail('nothing scanned 没有扫描内容');
+    if (work.items.some((i) => i.status !== 'ok')) return fail('some scans are not checked yet (offline?) 有未确认的扫描');
+    if (!reason) return fail('Give the reason for the return 请填写退货原因');
+    const time = nowRfc3339();
+    const intents = [];
+    const sold = work.items.filter((i) => i.disposition === 'retail_sold');
+    if (sold.length) intents.push({ mode: 'counter-return', time, items: sold, reason });
+    const resolution = choice === 'upstream' ? 'quarantine' : choice;
+    intents.push({ mode: 'accept', time, items: work.items, reason, resolution });
+    if (choice === 'upstream') {
+      const by = {};
+      for (const it of work.items) {
+        if (!it.from) return fail('unit ' + it.index + ': no upstream party in its history 找不到上游');
+        (by[it.from] = by[it.from] || []).push(it);
+      }
+      for (const to of Object.keys(by)) intents.push({ mode: 'upstream', time, items: by[to], to, reason });
+    }
+    for (const intent of intents) await idbPut('outbox', { intent, signed: null });
+    work.items = [];
+    $('return-reason').value = '';
+    await save();
+    render();
+    await showOutbox();
+    feedback('Queued for signing 待签名', true);
+    await sync();
+    loadFeedback();
+  }
+
+  // ---- Consumer feedback and return/exchange requests for this party's units.
+  function unescapeHtml(s) {
+    const t = document.createElement('textarea');
+    t.innerHTML = s;
+    return t.value;
+  }
+  async function loadFeedback() {
+    let items;
+    try {
+      items = (await api('/dock/api/feedback')).body.feedback || [];
+    } catch (e) {
+      return;
+    }
+    const ul = $('consumer-feedback');
+    ul.innerHTML = '';
+    if (!items.length) {
+      const li = document.createElement('li');
+      li.textContent = 'No feedback yet 暂无反馈';
+      ul.append(li);
+    }
+    for (const f of items) {
+      const li = document.createElement('li');
+      li.className = f.kind;
+      li.dataset.id = String(f.id);
+      const head = f.kind.toUpperCase() + ' · ' + f.time + (f.unit_index !== undefined ? ' · unit ' + f.unit_index : '') +
+        (f.rating ? ' · ' + '★'.repeat(f.rating) : '') + (f.category ? ' · ' + f.category : '');
+      const b = document.createElement('b');
+      b.textContent = head;
+      const p = document.createElement('div');
+      p.textContent = unescapeHtml(f.comment || '') + (f.contact ? ' — ' + unescapeHtml(f.contact) : '');
+      li.append(b, p);
+      ul.append(li);
+    }
+  }
+  hook.loadFeedback = loadFeedback;
+
   async function setMode(mode) {
     work.mode = mode;
     work.items = [];
     work.parent = null;
     await save();
     render();
+    if (mode === 'sell' || mode === 'return') loadFeedback();
     $('scan').focus();
   }
 
@@ -747,6 +871,7 @@
     document.querySelectorAll('#modes .mode').forEach((b) => b.addEventListener('click', () => setMode(b.dataset.mode)));
     $('shipment').addEventListener('change', (e) => pickShipment(e.target.value));
     $('reload-shipments').addEventListener('click', loadShipments);
+    $('reload-feedback').addEventListener('click', loadFeedback);
     $('ship-to').addEventListener('change', (e) => {
       work.to = e.target.value;
       save();
@@ -765,6 +890,7 @@
         if (it.status !== 'queued') continue;
         try {
           await resolveItem(it);
+          if (work.mode === 'sell' || work.mode === 'return') await retailCheck(it);
           it.status = 'ok';
         } catch (e) {
           if (!(e instanceof NetError)) it.status = 'error';
@@ -777,7 +903,7 @@
     window.addEventListener('offline', () => setNet(false));
     camera();
     scan.focus();
-    await Promise.all([loadShipments(), loadParties()]);
+    await Promise.all([loadShipments(), loadParties(), loadFeedback()]);
     await showOutbox();
     await enroll();
     hook.ready = true;

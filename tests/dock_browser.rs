@@ -11,8 +11,13 @@
 //! modes, and a 409: an event signed before the factory moved the batch's head
 //! is re-signed once on sync and goes through. Also checks that the page's JS
 //! JCS reproduces the signing vectors' messages. A second test covers sign-in,
-//! sessions, CSRF and the admin API over plain HTTP. On PostgreSQL too when
-//! `SUYUAN_TEST_DATABASE_URL` is set.
+//! sessions, CSRF and the admin API over plain HTTP. A third drives the retail
+//! counter for the demo's B2 `greenleaf-mart`: feedback posted through the scan
+//! page's form shows in the dock's feedback panel; a unit is sold by wedge scan
+//! (`retail_selling`), taken back at the counter and restocked (`returning`, then
+//! `accepting_return`), and a sold unit is sent back upstream to the wholesaler
+//! it came from; refusals (already sold, another holder, recalled) are shown.
+//! On PostgreSQL too when `SUYUAN_TEST_DATABASE_URL` is set.
 //!
 //! Skipped (passing) when chromium or chromedriver is not installed.
 
@@ -998,6 +1003,310 @@ async fn dock_sign_in_sessions_and_csrf_over_http() {
         .await
         .expect("shipments");
     assert_eq!(r.status(), 401);
+    if let Some(db) = pg {
+        db.drop_db().await;
+    }
+}
+
+/// A headless Chromium session over chromedriver; the processes end with the returned guards.
+async fn browser(tmp: &Path, chromium: &Path, chromedriver: &Path) -> (Proc, Driver) {
+    let dport = free_port();
+    let driver = Proc(
+        Command::new(chromedriver)
+            .arg(format!("--port={dport}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chromedriver"),
+    );
+    let wd = format!("http://127.0.0.1:{dport}");
+    assert!(
+        wait_for(&format!("{wd}/status")).await,
+        "chromedriver did not start"
+    );
+    let profile = tmp.join("profile");
+    let caps = json!({"capabilities": {"alwaysMatch": {
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-dev-shm-usage",
+                "--no-first-run", "--window-size=1024,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        },
+    }}});
+    let http = reqwest::Client::new();
+    let r: Value = http
+        .post(format!("{wd}/session"))
+        .json(&caps)
+        .send()
+        .await
+        .expect("new session")
+        .json()
+        .await
+        .expect("session JSON");
+    let id = r["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {r}"))
+        .to_owned();
+    let d = Driver {
+        http,
+        session: format!("{wd}/session/{id}"),
+    };
+    (driver, d)
+}
+
+const B2: &str = "greenleaf-mart";
+
+/// Waits until the scan feedback line is `ok` (or `bad`) and contains `text`.
+async fn scan_feedback(d: &Driver, ok: bool, text: &str) -> Value {
+    let class = if ok { "ok" } else { "bad" };
+    d.until(
+        &format!("scan feedback {class} with {text:?}"),
+        &format!(
+            "const f = document.getElementById('feedback'); \
+             return f.classList.contains('{class}') && f.textContent.includes({}) ? f.textContent : null;",
+            json!(text)
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn dock_retail_counter_sells_takes_returns_and_shows_feedback() {
+    let (Some(chromium), Some(chromedriver)) = (which("chromium"), which("chromedriver")) else {
+        println!("skipping: chromium not installed");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_server, base, data, pg) = start(tmp.path()).await;
+    let info = suyuan::demo::read_info(&data).expect("demo.json");
+    let keys = data.join("keys");
+    let admin = std::fs::read_to_string(data.join("admin.token"))
+        .expect("admin token")
+        .trim()
+        .to_owned();
+    let b2_token = std::fs::read_to_string(keys.join(format!("{B2}.token")))
+        .expect("B2 token")
+        .trim()
+        .to_owned();
+    let b2_ks = keys.join(format!("{B2}.json"));
+    let b2_ks = b2_ks.to_str().expect("path");
+    let batch = info.batch_id.clone();
+    let gtin = suyuan::demo::demo_gtin();
+    let lot = suyuan::demo::LOT;
+    let http = reqwest::Client::new();
+
+    cli(
+        &[
+            "dock-user",
+            "add",
+            "--server",
+            &base,
+            "--token",
+            &admin,
+            "--party",
+            B2,
+            "--name",
+            "mei",
+        ],
+        "counter-pass-456\n",
+    );
+    // The feedback panel's endpoint needs a session.
+    let r = http
+        .get(format!("{base}/dock/api/feedback"))
+        .send()
+        .await
+        .expect("feedback without session");
+    assert_eq!(r.status(), 401);
+
+    let (_driver, d) = browser(tmp.path(), &chromium, &chromedriver).await;
+
+    // A consumer sends feedback about a unit the shop sold, through the scan page's form.
+    d.goto(&info.sold).await;
+    d.click("#feedback input[name=rating][value='2']").await;
+    d.type_into(
+        "#feedback textarea[name=comment]",
+        "dock retail test: 罐子凹陷 dented <i>can</i>",
+    )
+    .await;
+    d.click("#feedback button[type=submit]").await;
+    d.until(
+        "the feedback answer page",
+        "const h = document.querySelector('[data-status]'); return h ? h.dataset.status : null;",
+    )
+    .await;
+
+    // Sign in as the shop's counter user, enroll and approve the station.
+    d.goto(&format!("{base}/dock")).await;
+    d.until(
+        "the sign-in form",
+        "return !!document.getElementById('login');",
+    )
+    .await;
+    d.type_into("#party", B2).await;
+    d.type_into("#name", "mei").await;
+    d.type_into("#password", "counter-pass-456").await;
+    d.click("#login button[type=submit]").await;
+    d.until(
+        "the dock page",
+        "return document.body.dataset.party || null;",
+    )
+    .await;
+    let pending = d
+        .until(
+            "a pending station number",
+            "return document.getElementById('station-id').textContent;",
+        )
+        .await;
+    let pending = pending.as_str().expect("station id").to_owned();
+    let key_id = d
+        .js(
+            "return document.getElementById('station-key').textContent;",
+            json!([]),
+        )
+        .await;
+    cli(
+        &[
+            "key",
+            "approve",
+            "--server",
+            &base,
+            "--token",
+            &b2_token,
+            "--keystore",
+            b2_ks,
+            "--pending",
+            &pending,
+        ],
+        "",
+    );
+    d.until(
+        "the station to be approved",
+        "return document.getElementById('station').dataset.state === 'approved';",
+    )
+    .await;
+
+    // Sell mode: the feedback panel shows the consumer's words (unescaped once, as text).
+    d.click("#modes .mode[data-mode=sell]").await;
+    let panel = d
+        .until(
+            "the consumer feedback in the panel",
+            "const t = document.getElementById('consumer-feedback').textContent; \
+             return t.includes('dock retail test') ? t : null;",
+        )
+        .await;
+    assert!(
+        panel
+            .as_str()
+            .unwrap_or_default()
+            .contains("dented <i>can</i>"),
+        "{panel}"
+    );
+    assert_eq!(
+        d.js(
+            "return document.querySelectorAll('#consumer-feedback i').length;",
+            json!([])
+        )
+        .await,
+        0,
+        "feedback text is never HTML"
+    );
+
+    // A unit already sold, and one another shop holds, are refused at the scan with the reason.
+    d.type_into("#scan", &format!("(01){gtin}(10){lot}(21)0{ENTER}"))
+        .await;
+    scan_feedback(&d, false, "already sold").await;
+    d.type_into("#scan", &format!("(01){gtin}(10){lot}(21)250{ENTER}"))
+        .await;
+    scan_feedback(&d, false, "not held by").await;
+    // A recalled unit is blocked.
+    d.type_into(
+        "#scan",
+        &format!("(01){gtin}(10){}(21)7{ENTER}", suyuan::demo::RECALLED_LOT),
+    )
+    .await;
+    scan_feedback(&d, false, "RECALLED").await;
+
+    // Sell unit 42 by a wedge scan with a symbology identifier.
+    d.type_into("#scan", &format!("]Q3(01){gtin}(10){lot}(21)42{ENTER}"))
+        .await;
+    scan_feedback(&d, true, "OK to sell").await;
+    d.click("#submit").await;
+    d.until(
+        "the sale to be sent",
+        "return document.getElementById('outbox-count').dataset.count === '0' && \
+         document.getElementById('log').textContent.includes('sell stored');",
+    )
+    .await;
+    let u = unit(&http, &base, &batch, 42).await;
+    assert_eq!(u["holding"]["holder"], B2, "{u}");
+    assert_eq!(u["holding"]["disposition"], "retail_sold", "{u}");
+    let last = u["history"].as_array().and_then(|h| h.last()).cloned();
+    let last = last.unwrap_or_default();
+    assert_eq!(last["type"], "retail_selling", "{u}");
+    assert_eq!(last["key"], key_id, "signed by the station key: {u}");
+
+    // Return mode: the consumer brings unit 42 back; it goes back to stock.
+    d.click("#modes .mode[data-mode=return]").await;
+    d.type_into("#scan", &format!("(01){gtin}(10){lot}(21)42{ENTER}"))
+        .await;
+    scan_feedback(&d, true, "Return of unit 42").await;
+    // A unit still in stock was never sold: nothing to take back.
+    d.type_into("#scan", &format!("(01){gtin}(10){lot}(21)43{ENTER}"))
+        .await;
+    scan_feedback(&d, false, "not sold here").await;
+    d.type_into("#return-reason", "wrong flavour, unopened")
+        .await;
+    d.click("#submit").await;
+    d.until(
+        "the return and its acceptance to be sent",
+        "const l = document.getElementById('log').textContent; \
+         return document.getElementById('outbox-count').dataset.count === '0' && \
+         l.includes('counter-return stored') && l.includes('accept stored');",
+    )
+    .await;
+    let u = unit(&http, &base, &batch, 42).await;
+    assert_eq!(u["holding"]["holder"], B2, "{u}");
+    assert_eq!(u["holding"]["disposition"], "active", "{u}");
+    let hist = u["history"].as_array().cloned().unwrap_or_default();
+    let n = hist.len();
+    assert!(n >= 2, "{u}");
+    assert_eq!(hist[n - 2]["type"], "returning", "{u}");
+    assert!(hist[n - 2].get("to").is_none(), "a counter return: {u}");
+    assert_eq!(hist[n - 1]["type"], "accepting_return", "{u}");
+    assert_eq!(hist[n - 1]["resolution"], "restock", "{u}");
+    assert_eq!(hist[n - 1]["reason"], "wrong flavour, unopened", "{u}");
+
+    // A unit sold in the demo comes back and is sent upstream to the wholesaler it came from.
+    d.type_into("#scan", &format!("(01){gtin}(10){lot}(21)1{ENTER}"))
+        .await;
+    scan_feedback(&d, true, "Return of unit 1").await;
+    d.js(
+        "document.getElementById('return-resolution').value = 'upstream';",
+        json!([]),
+    )
+    .await;
+    d.type_into("#return-reason", "seal broken").await;
+    d.click("#submit").await;
+    d.until(
+        "the upstream return to be sent",
+        "return document.getElementById('outbox-count').dataset.count === '0' && \
+         document.getElementById('log').textContent.includes('upstream stored');",
+    )
+    .await;
+    let u = unit(&http, &base, &batch, 1).await;
+    assert_eq!(u["holding"]["disposition"], "in_transit", "{u}");
+    assert_eq!(u["holding"]["dest"], B1, "{u}");
+    let last = u["history"].as_array().and_then(|h| h.last()).cloned();
+    let last = last.unwrap_or_default();
+    assert_eq!(last["type"], "returning", "{u}");
+    assert_eq!(last["to"], B1, "{u}");
+
+    let _ = http.delete(&d.session).send().await;
     if let Some(db) = pg {
         db.drop_db().await;
     }

@@ -1,5 +1,7 @@
 //! The dock pages `/dock` (issue 6): sign-in for a party's dock users, station
-//! enrollment, and a session-authenticated path for the events the browser signs.
+//! enrollment, and a session-authenticated path for the events the browser signs
+//! (receive, ship, pack, and at a retail counter sell and return), plus the
+//! consumer feedback and return/exchange requests for the party's units.
 //!
 //! The browser holds the station's Ed25519 key (WebCrypto, non-extractable) and
 //! signs every event itself; the session only decides which party's token the
@@ -53,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .route("/dock/api/stations", post(enroll))
         .route("/dock/api/shipments", get(shipments))
         .route("/dock/api/events", post(submit_event))
+        .route("/dock/api/feedback", get(feedback))
         .route("/api/v1/dock/users", post(add_user))
         .route("/api/v1/dock/stations/{id}", get(pending))
 }
@@ -396,6 +399,14 @@ async fn shipments(State(s): State<AppState>, session: Session) -> Result<Json<V
         }));
     }
     Ok(Json(json!({"to": party, "shipments": out})))
+}
+
+/// Consumer feedback and return/exchange requests for the signed-in party's units:
+/// the same store read as `GET /api/v1/feedback?party=…`, with the session as the token.
+async fn feedback(State(s): State<AppState>, session: Session) -> Result<Json<Value>, ApiError> {
+    let party = &session.0.party;
+    let items = s.ledger.store.feedback_for_party(party, 100).await?;
+    Ok(Json(json!({"party": party, "feedback": items})))
 }
 
 async fn submit_event(
