@@ -116,6 +116,96 @@ pub struct Ledger {
     labels: Arc<cache::Shared<(String, String), ()>>,
     /// Parsed batch records by batch id: signed records never change.
     records: Arc<cache::Shared<String, Arc<BatchStatement>>>,
+    /// What a scan shows of a unit (batch row, holding, holder, parsed
+    /// history, recall), by canonical path; see [`UnitView`].
+    views: Arc<cache::Shared<String, Arc<UnitView>>>,
+    /// The scan-log task's queue, started by the first logged scan.
+    scan_log: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<ScanJob>>>,
+}
+
+/// One scan for the scan-log task and where to answer its statistics.
+type ScanJob = (
+    ScanRecord,
+    Option<i64>,
+    tokio::sync::oneshot::Sender<Result<scanlog::ScanStats, String>>,
+);
+
+/// Scans written in one group at most.
+const SCAN_GROUP_MAX: usize = 512;
+
+/// Writes scans in groups: whatever has queued while the previous group was
+/// written goes in the next one. Nobody is answered before their row is stored
+/// (a failed group answers each of its members with the error), so a crash
+/// loses no answered scan beyond what `synchronous=NORMAL` itself may lose.
+async fn scan_log_task(store: DynStore, mut rx: tokio::sync::mpsc::UnboundedReceiver<ScanJob>) {
+    let mut jobs: Vec<ScanJob> = Vec::new();
+    while rx.recv_many(&mut jobs, SCAN_GROUP_MAX).await > 0 {
+        let group: Vec<(ScanRecord, Option<i64>)> =
+            jobs.iter().map(|(r, s, _)| (r.clone(), *s)).collect();
+        match store.record_scans(&group).await {
+            Ok(stats) if stats.len() == jobs.len() => {
+                for ((_, _, reply), st) in jobs.drain(..).zip(stats) {
+                    let _ = reply.send(Ok(st));
+                }
+            }
+            Ok(_) => {
+                for (_, _, reply) in jobs.drain(..) {
+                    let _ = reply.send(Err("scan statistics do not match the scans".into()));
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for (_, _, reply) in jobs.drain(..) {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Unit views remembered.
+pub const VIEW_CACHE: usize = 100_000;
+/// How long a cached unit view may be used at most when other processes may
+/// append to the same database (PostgreSQL shared by several servers). Appends
+/// made through any [`Ledger`] in this process invalidate views at once (see
+/// [`APPENDS`]); another server's appends are not seen by this process, so its
+/// scan pages may show custody up to this old.
+pub const VIEW_TTL_SHARED: std::time::Duration = std::time::Duration::from_secs(2);
+/// The same bound when this process is the database's only writer (SQLite):
+/// the append counter alone keeps views exact; the bound is a second guard
+/// (say, a tool run against the file while the server runs).
+pub const VIEW_TTL_SINGLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Submits ended in this process. A cached [`UnitView`] is used only while
+/// this is unchanged since the view was read (and within [`VIEW_TTL_SINGLE`]
+/// or [`VIEW_TTL_SHARED`]); every submit bumps it when it ends, whatever the
+/// outcome, after any commit, so a view read before an append committed is
+/// never used after it.
+static APPENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+struct BumpOnDrop;
+
+impl Drop for BumpOnDrop {
+    fn drop(&mut self) {
+        APPENDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Everything a scan reads about a unit from the ledger, kept for repeat scans.
+#[derive(Debug)]
+struct UnitView {
+    /// [`APPENDS`] before the reads began.
+    appends: u64,
+    /// When the reads began.
+    read_at: std::time::Instant,
+    batch: crate::store::BatchRow,
+    record: Arc<BatchStatement>,
+    index: Option<u64>,
+    holding: Option<Holding>,
+    holder: Option<Party>,
+    history: Vec<Value>,
+    sold_at: Option<Timestamp>,
+    recall: Option<EventStatement>,
 }
 
 /// Label signatures remembered as verified.
@@ -163,6 +253,8 @@ impl Ledger {
             parties: Arc::default(),
             labels: Arc::new(cache::Shared::new(LABEL_CACHE)),
             records: Arc::new(cache::Shared::new(RECORD_CACHE)),
+            views: Arc::new(cache::Shared::new(VIEW_CACHE)),
+            scan_log: Arc::default(),
         }
     }
 
@@ -180,6 +272,32 @@ impl Ledger {
 
     /// Verifies and appends one statement sent by `owner`.
     pub async fn submit(
+        &self,
+        kind: Kind,
+        text: &str,
+        owner: &TokenOwner,
+    ) -> Result<Receipt, SubmitError> {
+        // The submit runs in its own task, so a caller that goes away (a
+        // client disconnecting) cannot cut it between the store's commit and
+        // the bump of [`APPENDS`] that drops cached unit views; the bump comes
+        // when the submit ends, whatever the outcome.
+        let me = self.clone();
+        let text = text.to_owned();
+        let owner = owner.clone();
+        let task = tokio::spawn(async move {
+            let _bump = BumpOnDrop;
+            me.submit_inner(kind, &text, &owner).await
+        });
+        match task.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(SubmitError::Store(StoreError::Corrupt(
+                "submit cancelled at shutdown".into(),
+            ))),
+        }
+    }
+
+    async fn submit_inner(
         &self,
         kind: Kind,
         text: &str,
@@ -435,49 +553,25 @@ impl Ledger {
         let Key::Unit { gtin, lot, serial } = key else {
             return Ok(report);
         };
-        let Some(batch) = self.store.batch_by_lot(gtin.as_str(), lot.as_str()).await? else {
+        let Some(view) = self.unit_view(&report.path, gtin, lot, serial).await? else {
             return Ok(report);
         };
-        let record = self.record(&batch).await?;
-        let index = unit_index(
-            serial.as_str(),
-            record.serial_prefix.as_deref(),
-            batch.quantity,
-        );
         report.signature_ok = match sig {
             Some(s) => {
-                self.label_signature_ok(&batch.party, &report.path, s)
+                self.label_signature_ok(&view.batch.party, &report.path, s)
                     .await?
             }
             None => false,
         };
-        let holding = match index {
-            Some(i) => self.store.unit(&batch.id, i).await?,
-            None => None,
-        };
-        let holder = match &holding {
-            Some(h) => self.party(h.holder.as_str()).await?,
-            None => None,
-        };
-        let mut sold_at = None;
-        if let (Some(i), Some(h)) = (index, &holding) {
+        let batch = &view.batch;
+        let record = &view.record;
+        let holding = view.holding.clone();
+        let holder = view.holder.clone();
+        let sold_at = view.sold_at;
+        if let (Some(i), Some(_)) = (view.index, &holding) {
             report.unit_index = Some(i);
-            for st in self.store.unit_events(&batch.id, i).await? {
-                let v: Value = serde_json::from_str(&st.json)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if v.get("type").and_then(Value::as_str) == Some("retail_selling") {
-                    sold_at = v
-                        .get("time")
-                        .and_then(Value::as_str)
-                        .and_then(|t| Timestamp::parse(t).ok());
-                }
-                report.history.push(v);
-            }
-            if let Some(r) = h.recall {
-                if let Some(st) = self.store.statement(&r.hex()).await? {
-                    report.recall = Some(parse_stored(&st.json)?);
-                }
-            }
+            report.history = view.history.clone();
+            report.recall = view.recall.clone();
         }
         let sold = holding.as_ref().is_some_and(|h| {
             matches!(
@@ -489,20 +583,18 @@ impl Ledger {
         // able to make a genuine unit look copied.
         let mut scanners_after_sale = 0;
         if let (true, Some(_), Some(sc)) = (report.signature_ok, &holding, scanner) {
-            self.store
-                .record_scan(&ScanRecord {
-                    unit: report.path.clone(),
-                    time: sc.time,
-                    day: sc.day,
-                    scanner: sc.hash.clone(),
-                })
-                .await?;
             let since = if sold {
                 sold_at.map(|t| t.unix())
             } else {
                 None
             };
-            let stats = self.store.scan_stats(&report.path, since).await?;
+            let rec = ScanRecord {
+                unit: report.path.clone(),
+                time: sc.time,
+                day: sc.day,
+                scanner: sc.hash.clone(),
+            };
+            let stats = self.log_scan(rec, since).await?;
             scanners_after_sale = scanlog::scanners_estimate(&stats.per_day_since);
             report.scans = Some(ScanSummary {
                 count: stats.count,
@@ -526,11 +618,110 @@ impl Ledger {
         report.batch = Some(BatchView {
             id: batch.id.hex(),
             head: batch.head.hex(),
-            record: (*record).clone(),
+            record: (**record).clone(),
         });
         report.holding = holding;
         report.holder = holder;
         Ok(report)
+    }
+
+    /// Records a scan through the scan-log task, which writes the scans that
+    /// arrive together in one group (see [`crate::store::Store::record_scans`]), and answers
+    /// the unit's statistics once its row is stored: every answer counts its
+    /// own scan, as with one insert per request.
+    async fn log_scan(
+        &self,
+        rec: ScanRecord,
+        since: Option<i64>,
+    ) -> Result<scanlog::ScanStats, StoreError> {
+        let tx = self.scan_log.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(scan_log_task(self.store.clone(), rx));
+            tx
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        tx.send((rec, since, reply))
+            .map_err(|_| StoreError::Corrupt("scan log task ended".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Corrupt("scan log task ended".into()))?
+            .map_err(StoreError::Corrupt)
+    }
+
+    /// The unit's view, from memory while no submit has ended since it was
+    /// read and it is younger than [`VIEW_TTL_SINGLE`] or [`VIEW_TTL_SHARED`]; `None` if the lot is unknown.
+    async fn unit_view(
+        &self,
+        path: &str,
+        gtin: &gs1::Gtin,
+        lot: &gs1::Lot,
+        serial: &gs1::Serial,
+    ) -> Result<Option<Arc<UnitView>>, StoreError> {
+        let appends = APPENDS.load(std::sync::atomic::Ordering::SeqCst);
+        let path = path.to_string();
+        if let Some(v) = self.views.get(&path) {
+            let ttl = if self.store.single_writer() {
+                VIEW_TTL_SINGLE
+            } else {
+                VIEW_TTL_SHARED
+            };
+            if v.appends == appends && v.read_at.elapsed() < ttl {
+                return Ok(Some(v));
+            }
+        }
+        let read_at = std::time::Instant::now();
+        let Some(batch) = self.store.batch_by_lot(gtin.as_str(), lot.as_str()).await? else {
+            return Ok(None);
+        };
+        let record = self.record(&batch).await?;
+        let index = unit_index(
+            serial.as_str(),
+            record.serial_prefix.as_deref(),
+            batch.quantity,
+        );
+        let holding = match index {
+            Some(i) => self.store.unit(&batch.id, i).await?,
+            None => None,
+        };
+        let holder = match &holding {
+            Some(h) => self.party(h.holder.as_str()).await?,
+            None => None,
+        };
+        let mut sold_at = None;
+        let mut history = Vec::new();
+        let mut recall = None;
+        if let (Some(i), Some(h)) = (index, &holding) {
+            for st in self.store.unit_events(&batch.id, i).await? {
+                let v: Value = serde_json::from_str(&st.json)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if v.get("type").and_then(Value::as_str) == Some("retail_selling") {
+                    sold_at = v
+                        .get("time")
+                        .and_then(Value::as_str)
+                        .and_then(|t| Timestamp::parse(t).ok());
+                }
+                history.push(v);
+            }
+            if let Some(r) = h.recall {
+                if let Some(st) = self.store.statement(&r.hex()).await? {
+                    recall = Some(parse_stored(&st.json)?);
+                }
+            }
+        }
+        let view = Arc::new(UnitView {
+            appends,
+            read_at,
+            batch,
+            record,
+            index,
+            holding,
+            holder,
+            history,
+            sold_at,
+            recall,
+        });
+        self.views.insert(path, view.clone());
+        Ok(Some(view))
     }
 
     /// The parsed batch record, from memory after the first parse.

@@ -52,9 +52,15 @@ pub struct ExportArgs {
     /// Batch id (hex).
     #[arg(long)]
     pub batch: String,
-    /// Bundle file to write.
+    /// Bundle file to write (with --epcis: the EPCIS 2.0 JSON-LD document).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write the batch's EPCIS 2.0 JSON-LD document instead of an evidence bundle.
+    #[arg(long)]
+    pub epcis: bool,
+    /// Bearer token (--epcis: the operator or a party that handled the batch).
+    #[arg(long, env = "SUYUAN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// Flags of `verify`.
@@ -344,6 +350,9 @@ pub async fn audit(args: AuditArgs) -> Result<()> {
 
 /// `suyuan export --batch ID --out FILE`.
 pub async fn export(args: ExportArgs) -> Result<()> {
+    if args.epcis {
+        return super::epcis::export(&args).await;
+    }
     let http = reqwest::Client::new();
     let base = args.server.trim_end_matches('/').to_owned();
     let get = |p: String| {

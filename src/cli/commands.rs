@@ -610,22 +610,53 @@ pub async fn recall(a: RecallArgs) -> Result<()> {
 pub struct TraceArgs {
     #[command(flatten)]
     pub server: ServerArgs,
-    /// A scanned code: label URL, (01)…(10)…(21)… or raw element string.
+    /// Upstream: a scanned code (label URL, (01)…(10)…(21)… or raw element string);
+    /// prints the unit's state and history and its batch record (inputs, process steps).
+    #[arg(
+        long,
+        required_unless_present = "material_lot",
+        conflicts_with = "material_lot"
+    )]
+    pub unit: Option<String>,
+    /// Downstream: a raw-material supplier lot; prints every batch that used it and
+    /// where their units are (operator, inspector or factory token).
     #[arg(long)]
-    pub unit: String,
+    pub material_lot: Option<String>,
+    /// With --material-lot: only inputs from this supplier.
+    #[arg(long, requires = "material_lot")]
+    pub supplier: Option<String>,
 }
 
 /// `suyuan trace`
 pub async fn trace(a: TraceArgs) -> Result<()> {
     let c = client(&a.server);
+    if let Some(lot) = &a.material_lot {
+        let enc = |t: &str| {
+            percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut path = format!("/api/v1/trace?material_lot={}", enc(lot));
+        if let Some(s) = &a.supplier {
+            path.push_str(&format!("&supplier={}", enc(s)));
+        }
+        print(
+            &c.get(&path)
+                .await
+                .with_context(|| format!("--material-lot {lot}"))?,
+        );
+        return Ok(());
+    }
+    let code = a.unit.as_deref().unwrap_or_default();
     let unit = c
-        .resolve(&a.unit)
+        .resolve(code)
         .await
-        .with_context(|| format!("--unit {}", a.unit))?;
-    print(
-        &c.get(&format!("/api/v1/units/{}/{}", unit.batch, unit.first))
-            .await?,
-    );
+        .with_context(|| format!("--unit {code}"))?;
+    let mut view = c
+        .get(&format!("/api/v1/units/{}/{}", unit.batch, unit.first))
+        .await?;
+    // Upstream: the signed batch record carries the raw-material inputs and process steps.
+    let batch = c.get(&format!("/api/v1/batches/{}", unit.batch)).await?;
+    view["batch_record"] = batch["statement"].clone();
+    print(&view);
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 mod audit;
 mod commands;
 mod dock;
+mod epcis;
 mod labels;
 mod serve;
 
@@ -89,7 +90,7 @@ enum Command {
     Return(commands::ReturnArgs),
     /// Recall a batch or part of it.
     Recall(commands::RecallArgs),
-    /// Show a unit's state and history from a scanned code.
+    /// Trace a unit upstream (--unit) or a raw-material lot downstream (--material-lot).
     Trace(commands::TraceArgs),
     /// Render and print signed QR labels (units and SSCC cases/pallets).
     #[command(subcommand)]

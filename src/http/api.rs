@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/shipments", get(shipments))
         .route("/api/v1/shipments/{id}", get(get_shipment))
         .route("/api/v1/containers/{sscc}", get(get_container))
+        .route("/api/v1/epcis/events", get(epcis_events))
 }
 
 async fn health(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -458,4 +459,87 @@ async fn get_container(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("container {code} is not packed")))?;
     Ok(Json(json!(view)))
+}
+
+/// `?batch=` of the EPCIS export.
+#[derive(Debug, Deserialize)]
+pub struct EpcisQuery {
+    /// Batch id (hex).
+    pub batch: Option<String>,
+}
+
+/// EPCIS 2.0 export of one batch (issue 7): its record and every event on its
+/// chain, for the operator and for parties that handled it (the factory, any
+/// party that signed one of its events or was named as receiver).
+async fn epcis_events(
+    State(s): State<AppState>,
+    auth: Auth,
+    Query(q): Query<EpcisQuery>,
+) -> Result<Json<Value>, ApiError> {
+    use crate::epcis::{self, Record};
+    use std::collections::BTreeMap;
+    let text = q
+        .batch
+        .ok_or_else(|| ApiError::BadRequest("malformed", "name the batch: ?batch=ID".into()))?;
+    let id = parse_batch_id(&text)?;
+    let store = &s.ledger.store;
+    let b = store
+        .batch(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no batch {id}")))?;
+    // Walk the chain back from the head to the batch record.
+    let mut records = Vec::new();
+    let mut cursor = b.head;
+    while cursor != id {
+        let st = store.statement(&cursor.hex()).await?.ok_or_else(|| {
+            ApiError::Internal(format!("chain of {id}: statement {cursor} missing"))
+        })?;
+        let rec = Record::parse(&st).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let prev = rec.event().and_then(|e| e.prev.get(&id)).copied();
+        cursor = prev.ok_or_else(|| {
+            ApiError::Internal(format!("chain of {id}: {cursor} has no prev for it"))
+        })?;
+        records.push(rec);
+    }
+    records.push(Record::parse(&b.statement).map_err(|e| ApiError::Internal(e.to_string()))?);
+    records.reverse();
+    let allowed = match &auth.0 {
+        crate::store::TokenOwner::Admin => true,
+        crate::store::TokenOwner::Party(p) => {
+            *p == b.party
+                || records
+                    .iter()
+                    .filter_map(Record::event)
+                    .any(|e| e.party == *p || e.to.as_ref() == Some(p))
+        }
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden(
+            "forbidden",
+            format!("only the operator and parties that handled batch {id} may export it"),
+        ));
+    }
+    let mut batches = BTreeMap::new();
+    for r in records.iter().filter_map(Record::event) {
+        for o in &r.objects {
+            if batches.contains_key(&o.batch) {
+                continue;
+            }
+            let other = store
+                .batch(&o.batch)
+                .await?
+                .ok_or_else(|| ApiError::Internal(format!("batch {} missing", o.batch)))?;
+            let rec =
+                Record::parse(&other.statement).map_err(|e| ApiError::Internal(e.to_string()))?;
+            if let Some(bs) = rec.batch() {
+                batches.insert(o.batch, bs.clone());
+            }
+        }
+    }
+    if let Some(bs) = records[0].batch() {
+        batches.insert(id, bs.clone());
+    }
+    let doc = epcis::document(&records, &batches, crate::domain::time::Timestamp::now())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(doc))
 }

@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod dock;
 pub mod error;
+pub mod inspect;
 pub mod log;
 pub mod scan;
 
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     api::router()
         .merge(log::router())
         .merge(dock::router())
+        .merge(inspect::router())
         .merge(scan::api_router())
         .fallback_service(scan::router(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -241,6 +241,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         unit: &str,
         since: Option<i64>,
     ) -> Result<crate::domain::scanlog::ScanStats, StoreError>;
+    /// Whether this process is the only one expected to append to this
+    /// database (SQLite: one server owns the file), so caches invalidated by
+    /// this process's own appends stay exact; false when several servers may
+    /// share it (PostgreSQL).
+    fn single_writer(&self) -> bool {
+        false
+    }
+    /// Records several scans and answers, for each, the unit's statistics
+    /// (as [`Store::scan_stats`] with its `since`) with all of them recorded.
+    /// Stores that can should do this in a few statements for the whole group.
+    async fn record_scans(
+        &self,
+        scans: &[(crate::domain::scanlog::ScanRecord, Option<i64>)],
+    ) -> Result<Vec<crate::domain::scanlog::ScanStats>, StoreError> {
+        for (scan, _) in scans {
+            self.record_scan(scan).await?;
+        }
+        let mut out = Vec::with_capacity(scans.len());
+        for (scan, since) in scans {
+            out.push(self.scan_stats(&scan.unit, *since).await?);
+        }
+        Ok(out)
+    }
     /// The salt of `day`: stores `candidate` if the day has none, returns the stored
     /// one (so every server process agrees), and deletes the salts of earlier days.
     async fn day_salt(&self, day: i64, candidate: &str) -> Result<String, StoreError>;
@@ -310,6 +333,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<dock::PendingStation, StoreError>;
     /// A pending station by id.
     async fn pending_station(&self, id: i64) -> Result<Option<dock::PendingStation>, StoreError>;
+
+    // Trace (issue 7)
+    /// Batches whose record lists an input from `supplier_lot` (from `supplier`, if given), oldest first.
+    async fn batches_by_supplier_lot(
+        &self,
+        supplier_lot: &str,
+        supplier: Option<&str>,
+    ) -> Result<Vec<BatchId>, StoreError>;
+    /// The containers directly holding units of a batch: (SSCC, its parent, the units).
+    async fn batch_containers(
+        &self,
+        batch: &BatchId,
+    ) -> Result<Vec<(String, Option<String>, crate::domain::statement::UnitRange)>, StoreError>;
+    /// Every recalling event, oldest first, with the unit ranges it named (containers expanded).
+    async fn recalls(
+        &self,
+    ) -> Result<Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)>, StoreError>;
 }
 
 /// A signed checkpoint as stored (issue 7).
@@ -418,4 +458,29 @@ pub(crate) fn parse_id(text: &str) -> Result<BatchId, StoreError> {
 /// Parses a stored slug column.
 pub(crate) fn parse_slug(text: &str) -> Result<Slug, StoreError> {
     Slug::parse(text).map_err(StoreError::Corrupt)
+}
+
+/// Pairs recall events with their `(event, batch, first, last)` object rows (issue 7).
+pub(crate) fn recall_rows(
+    events: Vec<StoredStatement>,
+    objects: Vec<(String, String, i64, i64)>,
+) -> Result<Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)>, StoreError> {
+    let mut by: std::collections::HashMap<String, Vec<crate::domain::statement::UnitRange>> =
+        std::collections::HashMap::new();
+    for (event, batch, first, last) in objects {
+        by.entry(event)
+            .or_default()
+            .push(crate::domain::statement::UnitRange {
+                batch: parse_id(&batch)?,
+                first: first as u64,
+                last: last as u64,
+            });
+    }
+    Ok(events
+        .into_iter()
+        .map(|st| {
+            let units = by.remove(&st.id).unwrap_or_default();
+            (st, units)
+        })
+        .collect())
 }

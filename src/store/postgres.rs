@@ -1201,6 +1201,71 @@ impl Store for PgStore {
         .await?;
         row.map(dock::pending_row).transpose()
     }
+
+    // Trace (issue 7)
+
+    async fn batches_by_supplier_lot(
+        &self,
+        supplier_lot: &str,
+        supplier: Option<&str>,
+    ) -> Result<Vec<BatchId>, StoreError> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT b.id FROM batches b JOIN statements s ON s.id = b.id \
+             WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(s.json::jsonb->'inputs', '[]'::jsonb)) i \
+             WHERE i->>'supplier_lot' = $1 AND ($2::text IS NULL OR i->>'supplier' = $2)) ORDER BY s.seq",
+        )
+        .bind(supplier_lot)
+        .bind(supplier)
+        .fetch_all(&self.pool)
+        .await?;
+        ids.iter().map(|(id,)| parse_id(id)).collect()
+    }
+
+    async fn batch_containers(
+        &self,
+        batch: &BatchId,
+    ) -> Result<Vec<(String, Option<String>, crate::domain::statement::UnitRange)>, StoreError>
+    {
+        let rows: Vec<(String, Option<String>, i64, i64)> = sqlx::query_as(
+            "SELECT u.sscc, c.parent, u.first, u.last FROM container_units u \
+             JOIN containers c ON c.sscc = u.sscc WHERE u.batch = $1 ORDER BY u.first",
+        )
+        .bind(batch.hex())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(sscc, parent, f, l)| {
+                let r = crate::domain::statement::UnitRange {
+                    batch: *batch,
+                    first: f as u64,
+                    last: l as u64,
+                };
+                (sscc, parent, r)
+            })
+            .collect())
+    }
+
+    async fn recalls(
+        &self,
+    ) -> Result<Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)>, StoreError> {
+        let events: Vec<StoredStatement> = sqlx::query(
+            "SELECT s.seq, s.id, s.kind, s.party, s.json FROM events e JOIN statements s ON s.id = e.id \
+             WHERE e.type = 'recalling' ORDER BY s.seq",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(stored)
+        .collect::<Result<_, _>>()?;
+        let objects: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT o.event, o.batch, o.first, o.last FROM event_objects o \
+             JOIN events e ON e.id = o.event WHERE e.type = 'recalling' ORDER BY o.batch, o.first",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        recall_rows(events, objects)
+    }
 }
 
 const TREE_CTE: &str = "WITH RECURSIVE t(sscc) AS (SELECT unnest($1::text[]) \

@@ -9,5 +9,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod custody;
+mod epcis;
 mod log;
 mod scan;
+mod trace;

@@ -621,6 +621,78 @@ impl Store for SqliteStore {
         })
     }
 
+    fn single_writer(&self) -> bool {
+        true
+    }
+
+    async fn record_scans(
+        &self,
+        scans: &[(crate::domain::scanlog::ScanRecord, Option<i64>)],
+    ) -> Result<Vec<crate::domain::scanlog::ScanStats>, StoreError> {
+        // One multi-row insert per chunk, then one grouped read for every unit
+        // of the group: two round trips to SQLite for the whole group.
+        for chunk in scans.chunks(200) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO scans (unit, time, day, scanner) ",
+            );
+            q.push_values(chunk, |mut b, (s, _)| {
+                b.push_bind(&s.unit)
+                    .push_bind(s.time)
+                    .push_bind(s.day)
+                    .push_bind(&s.scanner);
+            });
+            q.build().execute(&self.scans).await?;
+        }
+        let mut units: Vec<&str> = scans.iter().map(|(s, _)| s.unit.as_str()).collect();
+        units.sort_unstable();
+        units.dedup();
+        // unit -> rows of (day, count, min time, max time), one per (day, scanner), by day.
+        let mut by_unit: std::collections::HashMap<String, Vec<(i64, i64, i64, i64)>> =
+            std::collections::HashMap::new();
+        for chunk in units.chunks(500) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "SELECT unit, day, COUNT(*), MIN(time), MAX(time) FROM scans WHERE unit IN (",
+            );
+            let mut list = q.separated(", ");
+            for u in chunk {
+                list.push_bind(*u);
+            }
+            q.push(") GROUP BY unit, day, scanner ORDER BY unit, day");
+            let rows: Vec<(String, i64, i64, i64, i64)> =
+                q.build_query_as().fetch_all(&self.scans).await?;
+            for (unit, day, n, min, max) in rows {
+                by_unit.entry(unit).or_default().push((day, n, min, max));
+            }
+        }
+        Ok(scans
+            .iter()
+            .map(|(s, since)| {
+                let rows = by_unit.get(&s.unit).map(Vec::as_slice).unwrap_or(&[]);
+                let since = since.unwrap_or(i64::MAX);
+                let mut per_day_since = Vec::new();
+                let mut day = None;
+                for &(d, _, _, max) in rows {
+                    if max < since {
+                        continue;
+                    }
+                    if day == Some(d) {
+                        if let Some(last) = per_day_since.last_mut() {
+                            *last = u32::saturating_add(*last, 1);
+                        }
+                    } else {
+                        day = Some(d);
+                        per_day_since.push(1u32);
+                    }
+                }
+                crate::domain::scanlog::ScanStats {
+                    count: rows.iter().map(|r| r.1.max(0) as u64).sum(),
+                    first: rows.iter().map(|r| r.2).min(),
+                    per_day_since,
+                }
+            })
+            .collect())
+    }
+
     async fn day_salt(&self, day: i64, candidate: &str) -> Result<String, StoreError> {
         sqlx::query("DELETE FROM scan_salts WHERE day < ?")
             .bind(day)
@@ -865,5 +937,71 @@ impl Store for SqliteStore {
         .fetch_optional(&self.scans)
         .await?;
         row.map(dock::pending_row).transpose()
+    }
+
+    // Trace (issue 7)
+
+    async fn batches_by_supplier_lot(
+        &self,
+        supplier_lot: &str,
+        supplier: Option<&str>,
+    ) -> Result<Vec<BatchId>, StoreError> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT b.id FROM batches b JOIN statements s ON s.id = b.id \
+             WHERE EXISTS (SELECT 1 FROM json_each(s.json, '$.inputs') i \
+             WHERE json_extract(i.value, '$.supplier_lot') = ?1 \
+             AND (?2 IS NULL OR json_extract(i.value, '$.supplier') = ?2)) ORDER BY s.seq",
+        )
+        .bind(supplier_lot)
+        .bind(supplier)
+        .fetch_all(&self.read)
+        .await?;
+        ids.iter().map(|(id,)| parse_id(id)).collect()
+    }
+
+    async fn batch_containers(
+        &self,
+        batch: &BatchId,
+    ) -> Result<Vec<(String, Option<String>, crate::domain::statement::UnitRange)>, StoreError>
+    {
+        let rows: Vec<(String, Option<String>, i64, i64)> = sqlx::query_as(
+            "SELECT u.sscc, c.parent, u.first, u.last FROM container_units u \
+             JOIN containers c ON c.sscc = u.sscc WHERE u.batch = ? ORDER BY u.first",
+        )
+        .bind(batch.hex())
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(sscc, parent, f, l)| {
+                let r = crate::domain::statement::UnitRange {
+                    batch: *batch,
+                    first: f as u64,
+                    last: l as u64,
+                };
+                (sscc, parent, r)
+            })
+            .collect())
+    }
+
+    async fn recalls(
+        &self,
+    ) -> Result<Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)>, StoreError> {
+        let events: Vec<StoredStatement> = sqlx::query(
+            "SELECT s.seq, s.id, s.kind, s.party, s.json FROM events e JOIN statements s ON s.id = e.id \
+             WHERE e.type = 'recalling' ORDER BY s.seq",
+        )
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(stored)
+        .collect::<Result<_, _>>()?;
+        let objects: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT o.event, o.batch, o.first, o.last FROM event_objects o \
+             JOIN events e ON e.id = o.event WHERE e.type = 'recalling' ORDER BY o.batch, o.first",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        recall_rows(events, objects)
     }
 }
