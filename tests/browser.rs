@@ -16,7 +16,7 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_suyuan");
 
 mod common;
-use common::{free_port, wait_for, which, Driver, Proc};
+use common::{free_port, start_browser, wait_for, which, Proc};
 
 const LAYOUT: &str = "const v = document.querySelector('[data-verdict]'); \
     const r = v.getBoundingClientRect(); \
@@ -55,54 +55,18 @@ async fn phone_browser_sees_the_verdict_and_sends_feedback() {
     );
     let info = suyuan::demo::read_info(&data).expect("demo.json");
 
-    let dport = free_port();
-    let _driver = Proc(
-        Command::new(&chromedriver)
-            .arg(format!("--port={dport}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn chromedriver"),
-    );
-    let wd = format!("http://127.0.0.1:{dport}");
-    assert!(
-        wait_for(&format!("{wd}/status")).await,
-        "chromedriver did not start"
-    );
-    let profile = tmp.path().join("profile");
-    let caps = json!({"capabilities": {"alwaysMatch": {
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-dev-shm-usage",
-                "--no-first-run", "--lang=zh-CN",
-                format!("--user-data-dir={}", profile.display()),
-            ],
+    let (_driver, d) = start_browser(
+        &chromedriver,
+        &chromium,
+        &tmp.path().join("profile"),
+        &["--lang=zh-CN"],
+        json!({
             "prefs": {"intl.accept_languages": "zh-CN,zh"},
             "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0}},
-        },
-    }}});
+        }),
+    )
+    .await;
     let http = reqwest::Client::new();
-    let r: Value = http
-        .post(format!("{wd}/session"))
-        .json(&caps)
-        .send()
-        .await
-        .expect("new session")
-        .json()
-        .await
-        .expect("session JSON");
-    let id = r["value"]["sessionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no session: {r}"))
-        .to_owned();
-    let d = Driver {
-        http: http.clone(),
-        session: format!("{wd}/session/{id}"),
-    };
 
     for (url, want) in [
         (&info.sold, "genuine"),

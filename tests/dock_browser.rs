@@ -32,7 +32,7 @@ const B1: &str = "north-wholesale";
 const FACTORY: &str = "hengshan-dairy";
 
 mod common;
-use common::{free_port, wait_for, which, Driver, Proc};
+use common::{free_port, start_browser, wait_for, which, Driver, Proc};
 
 const PG_ENV: &str = "SUYUAN_TEST_DATABASE_URL";
 
@@ -223,52 +223,8 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
     let loose_shipment = cli(&a, "")["id"].as_str().expect("shipment id").to_owned();
 
     // The browser.
-    let dport = free_port();
-    let _driver = Proc(
-        Command::new(&chromedriver)
-            .arg(format!("--port={dport}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn chromedriver"),
-    );
-    let wd = format!("http://127.0.0.1:{dport}");
-    assert!(
-        wait_for(&format!("{wd}/status")).await,
-        "chromedriver did not start"
-    );
-    let profile = tmp.path().join("profile");
-    let caps = json!({"capabilities": {"alwaysMatch": {
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-dev-shm-usage",
-                "--no-first-run", "--window-size=1024,900",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        },
-    }}});
+    let (_driver, d) = browser(tmp.path(), &chromium, &chromedriver).await;
     let http = reqwest::Client::new();
-    let r: Value = http
-        .post(format!("{wd}/session"))
-        .json(&caps)
-        .send()
-        .await
-        .expect("new session")
-        .json()
-        .await
-        .expect("session JSON");
-    let id = r["value"]["sessionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no session: {r}"))
-        .to_owned();
-    let d = Driver {
-        http: http.clone(),
-        session: format!("{wd}/session/{id}"),
-    };
 
     // Without a session /dock sends the browser to the sign-in form; a wrong password stays there.
     d.goto(&format!("{base}/dock")).await;
@@ -1010,53 +966,15 @@ async fn dock_sign_in_sessions_and_csrf_over_http() {
 
 /// A headless Chromium session over chromedriver; the processes end with the returned guards.
 async fn browser(tmp: &Path, chromium: &Path, chromedriver: &Path) -> (Proc, Driver) {
-    let dport = free_port();
-    let driver = Proc(
-        Command::new(chromedriver)
-            .arg(format!("--port={dport}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn chromedriver"),
-    );
-    let wd = format!("http://127.0.0.1:{dport}");
-    assert!(
-        wait_for(&format!("{wd}/status")).await,
-        "chromedriver did not start"
-    );
     let profile = tmp.join("profile");
-    let caps = json!({"capabilities": {"alwaysMatch": {
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-dev-shm-usage",
-                "--no-first-run", "--window-size=1024,900",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        },
-    }}});
-    let http = reqwest::Client::new();
-    let r: Value = http
-        .post(format!("{wd}/session"))
-        .json(&caps)
-        .send()
-        .await
-        .expect("new session")
-        .json()
-        .await
-        .expect("session JSON");
-    let id = r["value"]["sessionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no session: {r}"))
-        .to_owned();
-    let d = Driver {
-        http,
-        session: format!("{wd}/session/{id}"),
-    };
-    (driver, d)
+    start_browser(
+        chromedriver,
+        chromium,
+        &profile,
+        &["--window-size=1024,900"],
+        json!({}),
+    )
+    .await
 }
 
 const B2: &str = "greenleaf-mart";

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn which(name: &str) -> Option<PathBuf> {
@@ -150,4 +150,71 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Starts chromedriver and a headless Chromium session; `args` and `options`
+/// add to the flags and `goog:chromeOptions` every test uses. The processes
+/// end with the returned guard.
+pub async fn start_browser(
+    chromedriver: &Path,
+    chromium: &Path,
+    profile: &Path,
+    args: &[&str],
+    options: Value,
+) -> (Proc, Driver) {
+    let dport = free_port();
+    let driver = Proc(
+        Command::new(chromedriver)
+            .arg(format!("--port={dport}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chromedriver"),
+    );
+    let wd = format!("http://127.0.0.1:{dport}");
+    assert!(
+        wait_for(&format!("{wd}/status")).await,
+        "chromedriver did not start"
+    );
+    let mut flags: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+    ]
+    .iter()
+    .chain(args)
+    .map(|s| s.to_string())
+    .collect();
+    flags.push(format!("--user-data-dir={}", profile.display()));
+    let mut chrome = json!({"binary": chromium, "args": flags});
+    if let (Some(c), Some(extra)) = (chrome.as_object_mut(), options.as_object()) {
+        c.extend(extra.clone());
+    }
+    let caps = json!({"capabilities": {"alwaysMatch": {
+        "browserName": "chrome",
+        "goog:chromeOptions": chrome,
+    }}});
+    let http = reqwest::Client::new();
+    let r: Value = http
+        .post(format!("{wd}/session"))
+        .json(&caps)
+        .send()
+        .await
+        .expect("new session")
+        .json()
+        .await
+        .expect("session JSON");
+    let id = r["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {r}"))
+        .to_owned();
+    let d = Driver {
+        http,
+        session: format!("{wd}/session/{id}"),
+    };
+    (driver, d)
 }
