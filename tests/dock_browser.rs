@@ -243,12 +243,7 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
     )
     .await;
     d.type_into("#password", "dock-pass-123").await;
-    d.click("#login button[type=submit]").await;
-    d.until(
-        "the dock page",
-        "return document.body.dataset.party || null;",
-    )
-    .await;
+    submit_sign_in(&d).await;
 
     // The page's JCS reproduces the signed message of every valid statement vector.
     let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
@@ -1059,21 +1054,7 @@ async fn dock_retail_counter_sells_takes_returns_and_shows_feedback() {
     .await;
 
     // Sign in as the shop's counter user, enroll and approve the station.
-    d.goto(&format!("{base}/dock")).await;
-    d.until(
-        "the sign-in form",
-        "return !!document.getElementById('login');",
-    )
-    .await;
-    d.type_into("#party", B2).await;
-    d.type_into("#name", "mei").await;
-    d.type_into("#password", "counter-pass-456").await;
-    d.click("#login button[type=submit]").await;
-    d.until(
-        "the dock page",
-        "return document.body.dataset.party || null;",
-    )
-    .await;
+    sign_in(&d, &base, B2, "mei", "counter-pass-456").await;
     let pending = d
         .until(
             "a pending station number",
@@ -1228,4 +1209,28 @@ async fn dock_retail_counter_sells_takes_returns_and_shows_feedback() {
     if let Some(db) = pg {
         db.drop_db().await;
     }
+}
+
+/// Opens /dock and signs in through its form.
+async fn sign_in(d: &Driver, base: &str, party: &str, name: &str, password: &str) {
+    d.goto(&format!("{base}/dock")).await;
+    d.until(
+        "the sign-in form",
+        "return !!document.getElementById('login');",
+    )
+    .await;
+    d.type_into("#party", party).await;
+    d.type_into("#name", name).await;
+    d.type_into("#password", password).await;
+    submit_sign_in(d).await;
+}
+
+/// Submits the filled sign-in form and waits for the dock page.
+async fn submit_sign_in(d: &Driver) {
+    d.click("#login button[type=submit]").await;
+    d.until(
+        "the dock page",
+        "return document.body.dataset.party || null;",
+    )
+    .await;
 }
