@@ -40,6 +40,19 @@ impl<K: Hash + Eq, V: Clone> Generations<K, V> {
         Some(v)
     }
 
+    /// Removes and returns the value held for `k`.
+    pub fn take<Q>(&mut self, k: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        // Both generations: an entry re-stored while an older copy sat in the
+        // old one must not leave that copy behind.
+        let young = self.young.remove(k);
+        let old = self.old.remove(k);
+        young.or(old)
+    }
+
     /// Stores a value.
     pub fn insert(&mut self, k: K, v: V) {
         if self.young.len() >= self.per_generation && !self.young.contains_key(&k) {

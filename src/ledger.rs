@@ -14,8 +14,8 @@ use crate::domain::keys::{self, KeyError, KeyRecord};
 use crate::domain::party::{PartyKind, Role, Slug};
 use crate::domain::scanlog::{self, ScanRecord};
 use crate::domain::statement::{
-    BatchId, BatchStatement, EventStatement, KeyAction, KeyStatement, StatementId, MAX_QUANTITY,
-    VERSION,
+    BatchId, BatchStatement, EventStatement, EventType, KeyAction, KeyStatement, StatementId,
+    MAX_QUANTITY, VERSION,
 };
 use crate::domain::time::Timestamp;
 use crate::domain::verdict::{self, ScanFacts, SuspectReason, Verdict};
@@ -194,6 +194,8 @@ impl Drop for BumpOnDrop {
 /// Everything a scan reads about a unit from the ledger, kept for repeat scans.
 #[derive(Debug)]
 struct UnitView {
+    /// Unique per view read in this process (see [`ScanReport::view`]).
+    id: u64,
     /// [`APPENDS`] before the reads began.
     appends: u64,
     /// When the reads began.
@@ -203,10 +205,15 @@ struct UnitView {
     index: Option<u64>,
     holding: Option<Holding>,
     holder: Option<Party>,
-    history: Vec<Value>,
+    history: Arc<Vec<Value>>,
+    /// The same events, typed, parsed once for every page that shows them.
+    events: Arc<Vec<EventStatement>>,
     sold_at: Option<Timestamp>,
     recall: Option<EventStatement>,
 }
+
+/// Source of [`UnitView::id`].
+static VIEW_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Label signatures remembered as verified.
 pub const LABEL_CACHE: usize = 200_000;
@@ -547,7 +554,9 @@ impl Ledger {
             holding: None,
             holder: None,
             recall: None,
-            history: Vec::new(),
+            history: Arc::default(),
+            events: Arc::default(),
+            view: 0,
             scans: None,
         };
         let Key::Unit { gtin, lot, serial } = key else {
@@ -568,9 +577,11 @@ impl Ledger {
         let holding = view.holding.clone();
         let holder = view.holder.clone();
         let sold_at = view.sold_at;
+        report.view = view.id;
         if let (Some(i), Some(_)) = (view.index, &holding) {
             report.unit_index = Some(i);
             report.history = view.history.clone();
+            report.events = view.events.clone();
             report.recall = view.recall.clone();
         }
         let sold = holding.as_ref().is_some_and(|h| {
@@ -618,7 +629,7 @@ impl Ledger {
         report.batch = Some(BatchView {
             id: batch.id.hex(),
             head: batch.head.hex(),
-            record: (**record).clone(),
+            record: record.clone(),
         });
         report.holding = holding;
         report.holder = holder;
@@ -689,18 +700,18 @@ impl Ledger {
         };
         let mut sold_at = None;
         let mut history = Vec::new();
+        let mut events = Vec::new();
         let mut recall = None;
         if let (Some(i), Some(h)) = (index, &holding) {
             for st in self.store.unit_events(&batch.id, i).await? {
                 let v: Value = serde_json::from_str(&st.json)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if v.get("type").and_then(Value::as_str) == Some("retail_selling") {
-                    sold_at = v
-                        .get("time")
-                        .and_then(Value::as_str)
-                        .and_then(|t| Timestamp::parse(t).ok());
+                let e: EventStatement = parse_stored(&st.json)?;
+                if e.event_type == EventType::RetailSelling {
+                    sold_at = Some(e.time);
                 }
                 history.push(v);
+                events.push(e);
             }
             if let Some(r) = h.recall {
                 if let Some(st) = self.store.statement(&r.hex()).await? {
@@ -709,6 +720,7 @@ impl Ledger {
             }
         }
         let view = Arc::new(UnitView {
+            id: VIEW_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             appends,
             read_at,
             batch,
@@ -716,7 +728,8 @@ impl Ledger {
             index,
             holding,
             holder,
-            history,
+            history: Arc::new(history),
+            events: Arc::new(events),
             sold_at,
             recall,
         });
@@ -841,7 +854,7 @@ pub struct BatchView {
     /// Current chain head.
     pub head: String,
     /// The signed record.
-    pub record: BatchStatement,
+    pub record: Arc<BatchStatement>,
 }
 
 /// What a scan shows.
@@ -872,7 +885,15 @@ pub struct ScanReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recall: Option<EventStatement>,
     /// Custody events that named this unit, oldest first, as signed.
-    pub history: Vec<Value>,
+    pub history: Arc<Vec<Value>>,
+    /// The same events, typed (without their signatures).
+    #[serde(skip)]
+    pub events: Arc<Vec<EventStatement>>,
+    /// Identifies the ledger state this report was read from: equal ids mean
+    /// the same batch, holding and history (0: nothing was read). Lets the
+    /// page cache what it derives from them.
+    #[serde(skip)]
+    pub view: u64,
     /// The scan log of the unit, when this scan was logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scans: Option<ScanSummary>,

@@ -40,6 +40,85 @@ pub struct ScanStats {
     pub per_day_since: Vec<u32>,
 }
 
+/// One scanner's scans of a unit on one day, as the log groups them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannerDay {
+    /// Unix day.
+    pub day: i64,
+    /// Salted scanner hash.
+    pub scanner: String,
+    /// Scans.
+    pub count: u64,
+    /// Unix seconds of the first scan.
+    pub first: i64,
+    /// Unix seconds of the last scan.
+    pub last: i64,
+}
+
+/// A unit's scan log folded to one [`ScannerDay`] per day and scanner: enough
+/// to answer [`ScanStats`] for any sale time, and to add scans in memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitScans {
+    /// Sorted by day, then scanner.
+    groups: Vec<ScannerDay>,
+}
+
+impl UnitScans {
+    /// From groups in any order (one per day and scanner).
+    pub fn from_groups(mut groups: Vec<ScannerDay>) -> Self {
+        groups.sort_by(|a, b| (a.day, &a.scanner).cmp(&(b.day, &b.scanner)));
+        UnitScans { groups }
+    }
+
+    /// Counts one more scan.
+    pub fn add(&mut self, rec: &ScanRecord) {
+        let key = (rec.day, rec.scanner.as_str());
+        match self
+            .groups
+            .binary_search_by(|g| (g.day, g.scanner.as_str()).cmp(&key))
+        {
+            Ok(i) => {
+                let g = &mut self.groups[i];
+                g.count += 1;
+                g.first = g.first.min(rec.time);
+                g.last = g.last.max(rec.time);
+            }
+            Err(i) => self.groups.insert(
+                i,
+                ScannerDay {
+                    day: rec.day,
+                    scanner: rec.scanner.clone(),
+                    count: 1,
+                    first: rec.time,
+                    last: rec.time,
+                },
+            ),
+        }
+    }
+
+    /// The statistics, with distinct scanners per day counted over the
+    /// scanners seen at or after `since` (the sale), if given.
+    pub fn stats(&self, since: Option<i64>) -> ScanStats {
+        let since = since.unwrap_or(i64::MAX);
+        let mut per_day_since: Vec<u32> = Vec::new();
+        let mut day = None;
+        for g in self.groups.iter().filter(|g| g.last >= since) {
+            match per_day_since.last_mut() {
+                Some(n) if day == Some(g.day) => *n = n.saturating_add(1),
+                _ => {
+                    day = Some(g.day);
+                    per_day_since.push(1);
+                }
+            }
+        }
+        ScanStats {
+            count: self.groups.iter().map(|g| g.count).sum(),
+            first: self.groups.iter().map(|g| g.first).min(),
+            per_day_since,
+        }
+    }
+}
+
 /// The unix day a time falls on.
 pub fn day_of(unix: i64) -> i64 {
     unix.div_euclid(SECS_PER_DAY)
@@ -102,6 +181,45 @@ pub fn scanners_estimate(per_day: &[u32]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rec(day: i64, time: i64, scanner: &str) -> ScanRecord {
+        ScanRecord {
+            unit: "01/x".into(),
+            time,
+            day,
+            scanner: scanner.into(),
+        }
+    }
+
+    #[test]
+    fn unit_scans_count_distinct_scanners_per_day_since_the_sale() {
+        let mut u = UnitScans::default();
+        assert_eq!(u.stats(None), ScanStats::default());
+        // Day 1: a before the sale (t=100), a again and b after it; day 2: a, c, c.
+        for r in [
+            rec(1, 100, "a"),
+            rec(1, 300, "b"),
+            rec(1, 250, "a"),
+            rec(2, 90_000, "c"),
+            rec(2, 90_100, "a"),
+            rec(2, 90_200, "c"),
+        ] {
+            u.add(&r);
+        }
+        let all = u.stats(None);
+        assert_eq!(all.count, 6);
+        assert_eq!(all.first, Some(100));
+        // With no sale, nobody counts as "after the sale".
+        assert!(all.per_day_since.is_empty());
+        let after = u.stats(Some(200));
+        assert_eq!(after.per_day_since, vec![2, 2]);
+        assert_eq!(scanners_estimate(&after.per_day_since), 3);
+        // Only the second day's scanners are after t=80,000.
+        assert_eq!(u.stats(Some(80_000)).per_day_since, vec![2]);
+        // Folding from grouped rows in any order gives the same answers.
+        let again = UnitScans::from_groups(u.groups.iter().rev().cloned().collect());
+        assert_eq!(again, u);
+    }
 
     #[test]
     fn fingerprints_are_coarse() {

@@ -31,7 +31,7 @@ use super::AppState;
 use crate::domain::feedback::{self, Category, FeedbackKind, NewFeedback, RawFeedback};
 use crate::domain::party::Slug;
 use crate::domain::scanlog::{self, day_of};
-use crate::domain::statement::{EventStatement, EventType};
+use crate::domain::statement::EventType;
 use crate::domain::time::Timestamp;
 use crate::domain::verdict::Verdict;
 use crate::gs1;
@@ -76,6 +76,8 @@ struct ScanState {
     salt: RwLock<Option<(i64, String)>>,
     /// Key of the form tokens, shared by all processes through the store.
     form_key: tokio::sync::OnceCell<Vec<u8>>,
+    /// Page parts by (unit view id, language code); see [`PageParts`].
+    parts: crate::cache::Shared<(u64, &'static str), Arc<PageParts>>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +110,7 @@ pub fn router(app: AppState) -> Router {
             feedback_limiter: RateLimiter::new(FEEDBACK_RATE),
             salt: RwLock::new(None),
             form_key: tokio::sync::OnceCell::new(),
+            parts: crate::cache::Shared::new(crate::ledger::VIEW_CACHE),
         }),
     };
     Router::new()
@@ -550,8 +553,8 @@ async fn scan(st: ScanApp, req: Request) -> Response {
                 Err(e) => return server_error(s, false, e),
             };
             let token = form_token::issue(key, &report.path, Timestamp::now().unix());
-            let page = page_view(&st.app, &report, s, &href, token).await;
-            match page.render() {
+            let parts = page_parts(&st, &report, s).await;
+            match page_view(&parts, &report, s, &href, token).render() {
                 Ok(html) => {
                     let mut r = (html_headers(), html).into_response();
                     let link = format!(
@@ -619,6 +622,7 @@ fn linkset(origin: &str, href: &str, path: &str) -> Response {
 }
 
 /// The product part of the page.
+#[derive(Debug)]
 struct ProductView {
     name: String,
     gtin: String,
@@ -634,6 +638,7 @@ struct ProductView {
     steps: Vec<(String, String)>,
 }
 
+#[derive(Debug)]
 struct HopView {
     what: &'static str,
     when: String,
@@ -650,7 +655,7 @@ struct FormView {
 
 #[derive(Template)]
 #[template(path = "scan.html")]
-struct ScanPage {
+struct ScanPage<'a> {
     s: &'static Strings,
     verdict: &'static str,
     mark: &'static str,
@@ -659,11 +664,11 @@ struct ScanPage {
     scans_line: Option<String>,
     report_hint: bool,
     recall: Option<(String, String)>,
-    product: Option<ProductView>,
-    hops: Vec<HopView>,
+    product: Option<&'a ProductView>,
+    hops: &'a [HopView],
     /// result, when and who, signature line
-    inspections: Vec<(String, String, String)>,
-    sale: Option<String>,
+    inspections: &'a [(String, String, String)],
+    sale: Option<&'a str>,
     form: Option<FormView>,
     returnable: bool,
     categories: Vec<(&'static str, &'static str)>,
@@ -671,10 +676,16 @@ struct ScanPage {
     linkset_href: String,
 }
 
-fn typed_event(v: &Value) -> Option<EventStatement> {
-    let mut v = v.clone();
-    v.as_object_mut()?.remove("sig");
-    serde_json::from_value(v).ok()
+/// What a page shows that depends only on the ledger state read for the scan
+/// and the language, not on this scan: built once per unit view and language
+/// (see [`ScanReport::view`]) and shared by every later page of that view.
+#[derive(Debug)]
+struct PageParts {
+    product: Option<ProductView>,
+    hops: Vec<HopView>,
+    /// result, when and who, signature line
+    inspections: Vec<(String, String, String)>,
+    sale: Option<String>,
 }
 
 async fn party_name(app: &AppState, slug: &Slug) -> String {
@@ -688,33 +699,23 @@ fn short_key(key: &str) -> &str {
     key.get(..8).unwrap_or(key)
 }
 
-async fn page_view(
-    app: &AppState,
-    report: &ScanReport,
-    s: &'static Strings,
-    href: &str,
-    token: String,
-) -> ScanPage {
-    let v = report.verdict;
-    let mark = match v {
-        Verdict::Genuine => "✓",
-        Verdict::Unknown => "?",
-        _ => "!",
-    };
-    let scans_line = report.scans.as_ref().map(|sc| {
-        let mut parts = Vec::new();
-        if let Some(first) = sc.first_verified {
-            parts.push(s.first_verified.replace("{date}", &s.time(first)));
+/// The page parts of a report, from the cache when this view and language
+/// were shown before.
+async fn page_parts(st: &ScanApp, report: &ScanReport, s: &'static Strings) -> Arc<PageParts> {
+    let key = (report.view, s.code);
+    if report.view != 0 {
+        if let Some(p) = st.st.parts.get(&key) {
+            return p;
         }
-        parts.push(s.scanned_times.replace("{n}", &sc.count.to_string()));
-        parts.join(" · ")
-    });
-    let recall = report.recall.as_ref().map(|r| {
-        (
-            r.reason.clone().unwrap_or_default(),
-            r.instructions.clone().unwrap_or_default(),
-        )
-    });
+    }
+    let parts = Arc::new(build_page_parts(&st.app, report, s).await);
+    if report.view != 0 {
+        st.st.parts.insert(key, parts.clone());
+    }
+    parts
+}
+
+async fn build_page_parts(app: &AppState, report: &ScanReport, s: &'static Strings) -> PageParts {
     let mut product = None;
     if let Some(b) = &report.batch {
         let r = &b.record;
@@ -766,8 +767,7 @@ async fn page_view(
     let mut hops = Vec::new();
     let mut inspections = Vec::new();
     let mut sale = None;
-    for raw in &report.history {
-        let Some(e) = typed_event(raw) else { continue };
+    for e in report.events.iter() {
         let who = party_name(app, &e.party).await;
         let signed = s
             .signed_by
@@ -817,6 +817,41 @@ async fn page_view(
             signed,
         });
     }
+    PageParts {
+        product,
+        hops,
+        inspections,
+        sale,
+    }
+}
+
+fn page_view<'a>(
+    parts: &'a PageParts,
+    report: &ScanReport,
+    s: &'static Strings,
+    href: &str,
+    token: String,
+) -> ScanPage<'a> {
+    let v = report.verdict;
+    let mark = match v {
+        Verdict::Genuine => "✓",
+        Verdict::Unknown => "?",
+        _ => "!",
+    };
+    let scans_line = report.scans.as_ref().map(|sc| {
+        let mut parts = Vec::new();
+        if let Some(first) = sc.first_verified {
+            parts.push(s.first_verified.replace("{date}", &s.time(first)));
+        }
+        parts.push(s.scanned_times.replace("{n}", &sc.count.to_string()));
+        parts.join(" · ")
+    });
+    let recall = report.recall.as_ref().map(|r| {
+        (
+            r.reason.clone().unwrap_or_default(),
+            r.instructions.clone().unwrap_or_default(),
+        )
+    });
     let sold = report
         .holding
         .as_ref()
@@ -831,10 +866,10 @@ async fn page_view(
         scans_line,
         report_hint: matches!(v, Verdict::Unknown | Verdict::Suspect),
         recall,
-        product,
-        hops,
-        inspections,
-        sale,
+        product: parts.product.as_ref(),
+        hops: &parts.hops,
+        inspections: &parts.inspections,
+        sale: parts.sale.as_deref(),
         form: Some(FormView {
             action: with_param(href, &lang_param),
             token,
@@ -964,10 +999,9 @@ async fn post_feedback(st: ScanApp, req: Request) -> Response {
         Err(e) => return server_error(s, false, e.into()),
     };
     let custody: Vec<(EventType, Slug)> = report
-        .history
+        .events
         .iter()
-        .filter_map(typed_event)
-        .map(|e| (e.event_type, e.party))
+        .map(|e| (e.event_type, e.party.clone()))
         .collect();
     let sold = report
         .holding

@@ -957,6 +957,62 @@ impl Store for PgStore {
         })
     }
 
+    async fn record_scans(
+        &self,
+        scans: &[(crate::domain::scanlog::ScanRecord, Option<i64>)],
+    ) -> Result<Vec<crate::domain::scanlog::ScanStats>, StoreError> {
+        use crate::domain::scanlog::{ScannerDay, UnitScans};
+        // Two round trips for the whole group: one insert of every row (as
+        // arrays), then one grouped read of every unit's log, which includes
+        // this group's rows and whatever other servers logged meanwhile.
+        let unit: Vec<&str> = scans.iter().map(|(s, _)| s.unit.as_str()).collect();
+        let time: Vec<i64> = scans.iter().map(|(s, _)| s.time).collect();
+        let day: Vec<i64> = scans.iter().map(|(s, _)| s.day).collect();
+        let scanner: Vec<&str> = scans.iter().map(|(s, _)| s.scanner.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO scans (unit, time, day, scanner) \
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[])",
+        )
+        .bind(&unit)
+        .bind(&time)
+        .bind(&day)
+        .bind(&scanner)
+        .execute(&self.pool)
+        .await?;
+        let mut units = unit;
+        units.sort_unstable();
+        units.dedup();
+        let rows: Vec<(String, i64, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT unit, day, scanner, COUNT(*), MIN(time), MAX(time) FROM scans \
+             WHERE unit = ANY($1) GROUP BY unit, day, scanner",
+        )
+        .bind(&units)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut groups: HashMap<String, Vec<ScannerDay>> = HashMap::new();
+        for (unit, day, scanner, n, first, last) in rows {
+            groups.entry(unit).or_default().push(ScannerDay {
+                day,
+                scanner,
+                count: n.max(0) as u64,
+                first,
+                last,
+            });
+        }
+        let logs: HashMap<String, UnitScans> = groups
+            .into_iter()
+            .map(|(u, g)| (u, UnitScans::from_groups(g)))
+            .collect();
+        Ok(scans
+            .iter()
+            .map(|(s, since)| {
+                logs.get(&s.unit)
+                    .map(|u| u.stats(*since))
+                    .unwrap_or_default()
+            })
+            .collect())
+    }
+
     async fn day_salt(&self, day: i64, candidate: &str) -> Result<String, StoreError> {
         sqlx::query("DELETE FROM scan_salts WHERE day < $1")
             .bind(day)

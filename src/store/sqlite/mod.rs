@@ -6,18 +6,28 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqlitePool};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
+use crate::cache::Generations;
 use crate::domain::custody::Disposition;
 use crate::domain::party::Role;
+use crate::domain::scanlog::{ScanRecord, ScanStats, ScannerDay, UnitScans};
 
 use writer::{Job, Reply, GROUP_MAX};
 
 mod writer;
+
+/// Units whose folded scan logs are kept in memory.
+const SCAN_MEMORY: usize = 100_000;
+
+fn poisoned() -> StoreError {
+    StoreError::Corrupt("scan memory lock poisoned".into())
+}
 
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -29,6 +39,9 @@ pub struct SqliteStore {
     /// synchronous=NORMAL, since they are not signed statements and a scan must
     /// not cost an fsync; the writer's FULL connection is untouched.
     scans: SqlitePool,
+    /// Scan logs of recently scanned units, folded, kept in step with the
+    /// table by every insert this store makes (see `record_scans`).
+    scan_memory: Arc<Mutex<Generations<String, UnitScans>>>,
 }
 
 impl SqliteStore {
@@ -60,7 +73,41 @@ impl SqliteStore {
             write,
             appends,
             scans,
+            scan_memory: Arc::new(Mutex::new(Generations::new(SCAN_MEMORY))),
         })
+    }
+
+    /// The folded scan logs of `units`, read from the table.
+    async fn scan_groups(&self, units: &[&str]) -> Result<HashMap<String, UnitScans>, StoreError> {
+        let mut rows_by_unit: HashMap<String, Vec<ScannerDay>> = HashMap::new();
+        for chunk in units.chunks(500) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "SELECT unit, day, scanner, COUNT(*), MIN(time), MAX(time) FROM scans WHERE unit IN (",
+            );
+            let mut list = q.separated(", ");
+            for u in chunk {
+                list.push_bind(*u);
+            }
+            q.push(") GROUP BY unit, day, scanner");
+            let rows: Vec<(String, i64, String, i64, i64, i64)> =
+                q.build_query_as().fetch_all(&self.scans).await?;
+            for (unit, day, scanner, n, first, last) in rows {
+                rows_by_unit.entry(unit).or_default().push(ScannerDay {
+                    day,
+                    scanner,
+                    count: n.max(0) as u64,
+                    first,
+                    last,
+                });
+            }
+        }
+        Ok(units
+            .iter()
+            .map(|u| {
+                let groups = rows_by_unit.remove(*u).unwrap_or_default();
+                (u.to_string(), UnitScans::from_groups(groups))
+            })
+            .collect())
     }
 
     /// Queues an append for the writer and waits until its group is durable.
@@ -593,6 +640,11 @@ impl Store for SqliteStore {
             .bind(&scan.scanner)
             .execute(&self.scans)
             .await?;
+        // Read back from the table when next needed (see `record_scans`).
+        self.scan_memory
+            .lock()
+            .map_err(|_| poisoned())?
+            .take(&scan.unit);
         Ok(())
     }
 
@@ -627,10 +679,31 @@ impl Store for SqliteStore {
 
     async fn record_scans(
         &self,
-        scans: &[(crate::domain::scanlog::ScanRecord, Option<i64>)],
-    ) -> Result<Vec<crate::domain::scanlog::ScanStats>, StoreError> {
-        // One multi-row insert per chunk, then one grouped read for every unit
-        // of the group: two round trips to SQLite for the whole group.
+        scans: &[(ScanRecord, Option<i64>)],
+    ) -> Result<Vec<ScanStats>, StoreError> {
+        // This process is the only writer of the scan log and the scan-log
+        // task sends one group at a time: units held in memory need no read,
+        // the others are read once, before this group's rows go in. A warm
+        // group costs one multi-row insert and nothing else. The group's units
+        // are taken out of memory while it is written, so no eviction can drop
+        // one half-way; they go back only once their rows are stored.
+        let mut units: Vec<&str> = scans.iter().map(|(s, _)| s.unit.as_str()).collect();
+        units.sort_unstable();
+        units.dedup();
+        let mut group: HashMap<String, UnitScans> = HashMap::with_capacity(units.len());
+        let mut missing = Vec::new();
+        {
+            let mut memory = self.scan_memory.lock().map_err(|_| poisoned())?;
+            for u in units {
+                match memory.take(u) {
+                    Some(held) => {
+                        group.insert(u.to_owned(), held);
+                    }
+                    None => missing.push(u),
+                }
+            }
+        }
+        group.extend(self.scan_groups(&missing).await?);
         for chunk in scans.chunks(200) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO scans (unit, time, day, scanner) ",
@@ -641,56 +714,21 @@ impl Store for SqliteStore {
                     .push_bind(s.day)
                     .push_bind(&s.scanner);
             });
+            // On failure earlier chunks may be stored: the group's units stay
+            // out of memory and are read back from the table next time.
             q.build().execute(&self.scans).await?;
         }
-        let mut units: Vec<&str> = scans.iter().map(|(s, _)| s.unit.as_str()).collect();
-        units.sort_unstable();
-        units.dedup();
-        // unit -> rows of (day, count, min time, max time), one per (day, scanner), by day.
-        let mut by_unit: std::collections::HashMap<String, Vec<(i64, i64, i64, i64)>> =
-            std::collections::HashMap::new();
-        for chunk in units.chunks(500) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "SELECT unit, day, COUNT(*), MIN(time), MAX(time) FROM scans WHERE unit IN (",
-            );
-            let mut list = q.separated(", ");
-            for u in chunk {
-                list.push_bind(*u);
-            }
-            q.push(") GROUP BY unit, day, scanner ORDER BY unit, day");
-            let rows: Vec<(String, i64, i64, i64, i64)> =
-                q.build_query_as().fetch_all(&self.scans).await?;
-            for (unit, day, n, min, max) in rows {
-                by_unit.entry(unit).or_default().push((day, n, min, max));
-            }
+        let mut out = Vec::with_capacity(scans.len());
+        for (s, since) in scans {
+            let u = group.entry(s.unit.clone()).or_default();
+            u.add(s);
+            out.push(u.stats(*since));
         }
-        Ok(scans
-            .iter()
-            .map(|(s, since)| {
-                let rows = by_unit.get(&s.unit).map(Vec::as_slice).unwrap_or(&[]);
-                let since = since.unwrap_or(i64::MAX);
-                let mut per_day_since = Vec::new();
-                let mut day = None;
-                for &(d, _, _, max) in rows {
-                    if max < since {
-                        continue;
-                    }
-                    if day == Some(d) {
-                        if let Some(last) = per_day_since.last_mut() {
-                            *last = u32::saturating_add(*last, 1);
-                        }
-                    } else {
-                        day = Some(d);
-                        per_day_since.push(1u32);
-                    }
-                }
-                crate::domain::scanlog::ScanStats {
-                    count: rows.iter().map(|r| r.1.max(0) as u64).sum(),
-                    first: rows.iter().map(|r| r.2).min(),
-                    per_day_since,
-                }
-            })
-            .collect())
+        let mut memory = self.scan_memory.lock().map_err(|_| poisoned())?;
+        for (unit, u) in group {
+            memory.insert(unit, u);
+        }
+        Ok(out)
     }
 
     async fn day_salt(&self, day: i64, candidate: &str) -> Result<String, StoreError> {
