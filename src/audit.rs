@@ -10,18 +10,26 @@
 //! the recomputed tree is compared with a signed checkpoint and with the
 //! checkpoint seen last time.
 //!
-//! Signatures are checked in parallel chunks with ed25519-dalek batch
-//! verification; a chunk that fails is re-checked one signature at a time
-//! (strict verification) to name the failing statements.
+//! Each page is parsed and hashed on all cores, then replayed in order on one
+//! thread. Signatures are checked with ed25519-dalek batch verification on all
+//! cores in the background while the next page is parsed and replayed; a batch
+//! that fails is re-checked one signature at a time (strict verification) to
+//! name the failing statements. A stored statement that is already canonical
+//! JSON (what the server stores) gives its signed message by cutting `sig` out
+//! of the stored bytes ([`canonical`]); any other text is canonicalised as before.
+
+mod canonical;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::domain::aggregation;
 use crate::domain::custody::{self, BatchFacts, Context, Holding};
 use crate::domain::keys::{self, KeyRecord};
-use crate::domain::party::Role;
+use crate::domain::party::{Role, Slug};
 use crate::domain::statement::UnitRange;
 use crate::domain::statement::{
     BatchId, BatchStatement, EventStatement, EventType, KeyAction, KeyStatement, StatementId,
@@ -31,8 +39,12 @@ use crate::domain::time::Timestamp;
 use crate::gs1::Sscc;
 use crate::log::merkle::{self, Hash, Tree};
 use crate::log::note::{Checkpoint, Verifier};
-use crate::sign::{self, Kind, Parsed};
+use crate::sign::{self, Kind};
 use crate::store::{Party, StoredStatement};
+
+/// Signatures per `verify_batch` call: large enough that the multiscalar
+/// multiplication amortises well, small enough that a page splits over the cores.
+pub const SIG_BATCH: usize = 1024;
 
 /// One broken rule, naming the statement.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -80,9 +92,10 @@ struct Aggregated {
     unpacked: Option<Sscc>,
 }
 
-/// A signature waiting for verification.
+/// A signature waiting for verification, with the leaf to name if it fails.
 struct PendingSig {
-    index: usize,
+    seq: i64,
+    stored_id: String,
     key: VerifyingKey,
     message: Vec<u8>,
     sig: Signature,
@@ -90,12 +103,12 @@ struct PendingSig {
 
 /// The replay state.
 pub struct Auditor {
-    parties: HashMap<String, Party>,
+    parties: HashMap<String, Arc<Party>>,
     keys: HashMap<String, KeyRecord>,
     public_keys: HashMap<String, VerifyingKey>,
     /// Latest statement time per key, for revocations logged after a statement
     /// dated at or after them.
-    last_use: HashMap<String, (Timestamp, i64, String)>,
+    last_use: HashMap<String, (Timestamp, i64, StatementId)>,
     heads: HashMap<BatchId, StatementId>,
     facts: HashMap<BatchId, BatchFacts>,
     lots: HashMap<(String, String), BatchId>,
@@ -117,7 +130,17 @@ struct Prepared {
     seq: i64,
     stored_id: String,
     leaf: Hash,
-    parsed: Result<(Parsed, Typed), String>,
+    parsed: Result<(Signed, Typed), String>,
+}
+
+/// The signed message of a statement, its id and its signature.
+struct Signed {
+    /// Hex SHA-256 of the message.
+    id: String,
+    /// The same id as bytes.
+    sid: StatementId,
+    message: Vec<u8>,
+    sig: Result<Signature, sign::SignError>,
 }
 
 /// A statement read into its type.
@@ -127,25 +150,68 @@ enum Typed {
     Key(KeyStatement),
 }
 
-/// Parses a stored statement and reads it into its type; the body moves out of
-/// `Parsed` (only id, message and sig are needed afterwards).
-fn parse_typed(kind: &str, json: &str) -> Result<(Parsed, Typed), String> {
+impl Typed {
+    fn from_slice(kind: Kind, body: &[u8]) -> Result<Typed, String> {
+        match kind {
+            Kind::Batch => serde_json::from_slice(body)
+                .map(Typed::Batch)
+                .map_err(|e| format!("batch statement: {e}")),
+            Kind::Event => serde_json::from_slice(body)
+                .map(Typed::Event)
+                .map_err(|e| format!("event statement: {e}")),
+            Kind::Key => serde_json::from_slice(body)
+                .map(Typed::Key)
+                .map_err(|e| format!("key statement: {e}")),
+            Kind::Label => Err("label statements are never logged".into()),
+        }
+    }
+
+    fn from_value(kind: Kind, body: Value) -> Result<Typed, String> {
+        match kind {
+            Kind::Batch => serde_json::from_value(body)
+                .map(Typed::Batch)
+                .map_err(|e| format!("batch statement: {e}")),
+            Kind::Event => serde_json::from_value(body)
+                .map(Typed::Event)
+                .map_err(|e| format!("event statement: {e}")),
+            Kind::Key => serde_json::from_value(body)
+                .map(Typed::Key)
+                .map_err(|e| format!("key statement: {e}")),
+            Kind::Label => Err("label statements are never logged".into()),
+        }
+    }
+}
+
+/// Parses a stored statement into its signed message and its type. Canonical
+/// text (what the server stores) is read once, straight into the type; other
+/// text goes through the strict parser and is canonicalised, as on intake.
+fn parse_typed(kind: &str, json: &str) -> Result<(Signed, Typed), String> {
     let kind: Kind = kind.parse().map_err(|e: sign::SignError| e.to_string())?;
-    let mut p = sign::parse_statement(kind, json).map_err(|e| e.to_string())?;
-    let body = Value::Object(std::mem::take(&mut p.body));
-    let typed = match kind {
-        Kind::Batch => serde_json::from_value(body)
-            .map(Typed::Batch)
-            .map_err(|e| format!("batch statement: {e}"))?,
-        Kind::Event => serde_json::from_value(body)
-            .map(Typed::Event)
-            .map_err(|e| format!("event statement: {e}"))?,
-        Kind::Key => serde_json::from_value(body)
-            .map(Typed::Key)
-            .map_err(|e| format!("key statement: {e}"))?,
-        Kind::Label => return Err("label statements are never logged".into()),
+    let (message, sig, typed) = match canonical::split_sig(json) {
+        Some(cut) => {
+            let mut message = sign::message(kind, "");
+            let prefix = message.len();
+            message.reserve_exact(cut.before.len() + cut.after.len());
+            message.extend_from_slice(cut.before.as_bytes());
+            message.extend_from_slice(cut.after.as_bytes());
+            let typed = Typed::from_slice(kind, &message[prefix..])?;
+            (message, sign::parse_sig(cut.sig), typed)
+        }
+        None => {
+            let mut p = sign::parse_statement(kind, json).map_err(|e| e.to_string())?;
+            let body = Value::Object(std::mem::take(&mut p.body));
+            let typed = Typed::from_value(kind, body)?;
+            (p.message, sign::parse_sig(&p.sig), typed)
+        }
     };
-    Ok((p, typed))
+    let digest: [u8; 32] = Sha256::digest(&message).into();
+    let signed = Signed {
+        id: hex::encode(digest),
+        sid: BatchId(digest),
+        message,
+        sig,
+    };
+    Ok((signed, typed))
 }
 
 impl Auditor {
@@ -156,7 +222,7 @@ impl Auditor {
         Auditor {
             parties: parties
                 .into_iter()
-                .map(|p| (p.slug.to_string(), p))
+                .map(|p| (p.slug.to_string(), Arc::new(p)))
                 .collect(),
             keys: root_keys
                 .into_iter()
@@ -211,7 +277,7 @@ impl Auditor {
     pub fn feed(&mut self, chunk: &[StoredStatement]) {
         let prepared = self.prepare(chunk);
         let mut pending = Vec::with_capacity(prepared.len());
-        for (i, p) in prepared.into_iter().enumerate() {
+        for p in prepared {
             let expected = self.tree.size() as i64;
             if p.seq != expected && !self.partial {
                 self.find(
@@ -222,40 +288,49 @@ impl Auditor {
                 );
             }
             self.tree.push(p.leaf);
-            let (parsed, typed) = match p.parsed {
+            let (signed, typed) = match p.parsed {
                 Ok(pair) => pair,
                 Err(e) => {
                     self.find(Some(p.seq), Some(&p.stored_id), "parse", e);
                     continue;
                 }
             };
-            if parsed.id != p.stored_id {
+            if signed.id != p.stored_id {
                 self.find(
                     Some(p.seq),
                     Some(&p.stored_id),
                     "id",
                     format!(
                         "stored under id {} but its message hashes to {}",
-                        p.stored_id, parsed.id
+                        p.stored_id, signed.id
                     ),
                 );
             }
-            if let Some(sig) = self.replay(p.seq, &parsed, typed) {
-                pending.push(PendingSig { index: i, ..sig });
+            let Signed {
+                id,
+                sid,
+                message,
+                sig,
+            } = signed;
+            if let Some((key, sig)) = self.replay(p.seq, &id, sid, typed, sig) {
+                pending.push(PendingSig {
+                    seq: p.seq,
+                    stored_id: p.stored_id,
+                    key,
+                    message,
+                    sig,
+                });
             }
         }
         // Verify this page's signatures in the background while the next page is
         // parsed and replayed; `flush` (and `finish`) collect the outcome.
         self.flush();
-        let names: Vec<(i64, String)> = pending
-            .iter()
-            .map(|p| (chunk[p.index].seq, chunk[p.index].id.clone()))
-            .collect();
         let threads = self.threads;
         self.inflight = Some(std::thread::spawn(move || {
-            verify_signatures(&pending, threads)
+            let failed = verify_signatures(&pending, threads);
+            failed
                 .into_iter()
-                .map(|i| names[i].clone())
+                .map(|i| (pending[i].seq, pending[i].stored_id.clone()))
                 .collect()
         }));
     }
@@ -299,121 +374,112 @@ impl Auditor {
         })
     }
 
-    /// Applies one statement's rules; returns its signature for verification.
-    fn replay(&mut self, seq: i64, parsed: &Parsed, typed: Typed) -> Option<PendingSig> {
-        let id = parsed.id.clone();
-        let (party, key_id, time, v, roles): (String, String, Timestamp, u32, Vec<Role>);
-        let mut batch = None;
-        let mut event = None;
-        let mut keyst = None;
-        match typed {
-            Typed::Batch(b) => {
-                (party, key_id, time, v) = (b.party.to_string(), b.key.clone(), b.time, b.v);
-                roles = vec![Role::Mint];
-                batch = Some(b);
-            }
-            Typed::Event(e) => {
-                (party, key_id, time, v) = (e.party.to_string(), e.key.clone(), e.time, e.v);
-                roles = e.event_type.roles().to_vec();
-                event = Some(e);
-            }
-            Typed::Key(k) => {
-                (party, key_id, time, v) = (k.party.to_string(), k.key.clone(), k.time, k.v);
-                roles = vec![Role::Root];
-                keyst = Some(k);
-            }
-        }
+    /// Applies one statement's rules; returns its key and signature for verification.
+    fn replay(
+        &mut self,
+        seq: i64,
+        id: &str,
+        sid: StatementId,
+        typed: Typed,
+        sig: Result<Signature, sign::SignError>,
+    ) -> Option<(VerifyingKey, Signature)> {
+        const MINT: &[Role] = &[Role::Mint];
+        const ROOT: &[Role] = &[Role::Root];
+        let (party, key_id, time, v, roles): (&Slug, &str, Timestamp, u32, &[Role]) = match &typed {
+            Typed::Batch(b) => (&b.party, &b.key, b.time, b.v, MINT),
+            Typed::Event(e) => (&e.party, &e.key, e.time, e.v, e.event_type.roles()),
+            Typed::Key(k) => (&k.party, &k.key, k.time, k.v, ROOT),
+        };
         if v != VERSION {
             self.find(
                 Some(seq),
-                Some(&id),
+                Some(id),
                 "parse",
                 format!("statement version {v}"),
             );
         }
-        let Some(p) = self.parties.get(&party).cloned() else {
+        let Some(p) = self.parties.get(party.as_str()).cloned() else {
             self.find(
                 Some(seq),
-                Some(&id),
+                Some(id),
                 "key",
                 format!("party \"{party}\" is not registered"),
             );
             // Keep the chain moving so that one bad statement is one finding.
-            if let (Some(e), Ok(eid)) = (&event, StatementId::parse(&id)) {
+            if let Typed::Event(e) = &typed {
                 for batch in e.prev.keys() {
-                    if self.heads.contains_key(batch) {
-                        self.heads.insert(*batch, eid);
+                    if let Some(head) = self.heads.get_mut(batch) {
+                        *head = sid;
                     }
                 }
             }
             return None;
         };
-        let key = self.keys.get(&key_id).cloned();
-        match &key {
-            None => self.find(
-                Some(seq),
-                Some(&id),
-                "key",
-                format!("key {key_id} was never certified before this statement"),
+        // The key as of this point of the log; its public key is decoded once
+        // (decoding is a point decompression).
+        let (key_error, public, signer) = match self.keys.get(key_id) {
+            None => (
+                Some(format!(
+                    "key {key_id} was never certified before this statement"
+                )),
+                None,
+                None,
             ),
             Some(k) => {
-                if let Err(e) = keys::may_sign(k, &p.slug, &roles, time, None) {
-                    self.find(Some(seq), Some(&id), "key", e.to_string());
-                }
+                let error = keys::may_sign(k, &p.slug, roles, time, None)
+                    .err()
+                    .map(|e| e.to_string());
+                let public = match self.public_keys.get(key_id) {
+                    Some(vk) => Ok(*vk),
+                    None => sign::parse_public_key(&k.public_key).inspect(|vk| {
+                        self.public_keys.insert(key_id.to_owned(), *vk);
+                    }),
+                };
+                let signer = matches!(typed, Typed::Key(_)).then(|| k.clone());
+                (error, Some(public), signer)
+            }
+        };
+        if let Some(e) = key_error {
+            self.find(Some(seq), Some(id), "key", e);
+        }
+        match self.last_use.get_mut(key_id) {
+            Some(last) if time > last.0 => *last = (time, seq, sid),
+            Some(_) => {}
+            None => {
+                self.last_use.insert(key_id.to_owned(), (time, seq, sid));
             }
         }
-        let prev_use = self.last_use.get(&key_id).map(|u| u.0);
-        if prev_use.is_none_or(|t| time > t) {
-            self.last_use
-                .insert(key_id.clone(), (time, seq, id.clone()));
-        }
-        let pending = match key.as_ref().map(|k| {
-            (
-                self.public_key(&k.key_id, &k.public_key),
-                sign::parse_sig(&parsed.sig),
-            )
-        }) {
+        let pending = match public.map(|k| (k, sig)) {
             None => None,
-            Some(pair) => match pair {
-                (Ok(k), Ok(s)) => Some(PendingSig {
-                    index: 0,
-                    key: k,
-                    message: parsed.message.clone(),
-                    sig: s,
-                }),
-                (Err(e), _) | (_, Err(e)) => {
-                    self.find(Some(seq), Some(&id), "signature", e.to_string());
-                    None
-                }
-            },
+            Some((Ok(k), Ok(s))) => Some((k, s)),
+            Some((Err(e), _) | (_, Err(e))) => {
+                self.find(Some(seq), Some(id), "signature", e.to_string());
+                None
+            }
         };
-        if let Some(b) = batch {
-            self.replay_batch(seq, &id, &b, &p);
-        }
-        if let Some(e) = event {
-            self.replay_event(seq, &id, &e, &p);
-        }
-        if let (Some(k), Some(signer)) = (keyst, &key) {
-            self.replay_key(seq, &id, &k, signer);
+        match typed {
+            Typed::Batch(b) => self.replay_batch(seq, id, sid, &b, &p),
+            Typed::Event(e) => self.replay_event(seq, id, sid, e, &p),
+            Typed::Key(k) => {
+                if let Some(signer) = signer {
+                    self.replay_key(seq, id, &k, &signer);
+                }
+            }
         }
         pending
     }
 
-    /// A parsed public key, decoded once per key (decoding is a point decompression).
-    fn public_key(&mut self, key_id: &str, text: &str) -> Result<VerifyingKey, sign::SignError> {
-        if let Some(k) = self.public_keys.get(key_id) {
-            return Ok(*k);
-        }
-        let k = sign::parse_public_key(text)?;
-        self.public_keys.insert(key_id.to_owned(), k);
-        Ok(k)
-    }
-
-    fn replay_batch(&mut self, seq: i64, id: &str, b: &BatchStatement, party: &Party) {
+    fn replay_batch(
+        &mut self,
+        seq: i64,
+        id: &str,
+        bid: BatchId,
+        b: &BatchStatement,
+        party: &Party,
+    ) {
         if let Err(e) = crate::ledger::check_batch(b, party) {
             self.find(Some(seq), Some(id), "batch", e.to_string());
         }
-        let Ok(bid) = BatchId::parse(id) else { return };
         let lot = (b.gtin.as_str().to_owned(), b.lot.as_str().to_owned());
         if let Some(other) = self.lots.get(&lot) {
             self.find(
@@ -455,10 +521,14 @@ impl Auditor {
         );
     }
 
-    fn replay_event(&mut self, seq: i64, id: &str, ev: &EventStatement, party: &Party) {
-        let Ok(eid) = StatementId::parse(id) else {
-            return;
-        };
+    fn replay_event(
+        &mut self,
+        seq: i64,
+        id: &str,
+        eid: StatementId,
+        ev: EventStatement,
+        party: &Party,
+    ) {
         // Chain links in log order: each prev must be the head at this point.
         let mut linked = true;
         for (batch, prev) in &ev.prev {
@@ -489,7 +559,7 @@ impl Auditor {
             }
         }
         if linked && !self.partial {
-            self.replay_custody(seq, id, eid, ev, party);
+            self.replay_custody(seq, id, eid, &ev, party);
         }
         // The chain advances even past a broken rule, so one bad event is one finding.
         for batch in ev.prev.keys() {
@@ -498,7 +568,7 @@ impl Auditor {
             }
         }
         if matches!(ev.event_type, EventType::Shipping | EventType::Returning) {
-            self.shipments.insert(eid, ev.clone());
+            self.shipments.insert(eid, ev);
         }
     }
 
@@ -696,11 +766,11 @@ impl Auditor {
                     return;
                 }
                 rec.revoked = Some(k.time);
-                if let Some((t, s, sid)) = self.last_use.get(&key_id).cloned() {
+                if let Some((t, s, sid)) = self.last_use.get(&key_id).copied() {
                     // Same second as the revocation but logged before it: the log order
                     // shows it came first (times have whole-second resolution).
                     if t > k.time {
-                        self.find(Some(s), Some(&sid), "key", format!(
+                        self.find(Some(s), Some(&sid.hex()), "key", format!(
                             "signed at {t} by key {key_id}, which is revoked from {} (leaf {seq})", k.time
                         ));
                     }
@@ -776,23 +846,28 @@ impl Auditor {
     }
 }
 
-/// Verifies signatures in parallel batches; returns the indexes (into `sigs`) that fail.
+/// Verifies signatures in batches of [`SIG_BATCH`] on `threads` threads; returns
+/// the indexes (into `sigs`) that fail.
 fn verify_signatures(sigs: &[PendingSig], threads: usize) -> Vec<usize> {
     let check = |part: &[PendingSig], offset: usize| -> Vec<usize> {
-        if part.is_empty() {
-            return Vec::new();
+        let mut failed = Vec::new();
+        for (n, batch) in part.chunks(SIG_BATCH).enumerate() {
+            let msgs: Vec<&[u8]> = batch.iter().map(|p| p.message.as_slice()).collect();
+            let ss: Vec<Signature> = batch.iter().map(|p| p.sig).collect();
+            let ks: Vec<VerifyingKey> = batch.iter().map(|p| p.key).collect();
+            if ed25519_dalek::verify_batch(&msgs, &ss, &ks).is_ok() {
+                continue;
+            }
+            let first = offset + n * SIG_BATCH;
+            failed.extend(
+                batch
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.key.verify_strict(&p.message, &p.sig).is_err())
+                    .map(|(i, _)| first + i),
+            );
         }
-        let msgs: Vec<&[u8]> = part.iter().map(|p| p.message.as_slice()).collect();
-        let ss: Vec<Signature> = part.iter().map(|p| p.sig).collect();
-        let ks: Vec<VerifyingKey> = part.iter().map(|p| p.key).collect();
-        if ed25519_dalek::verify_batch(&msgs, &ss, &ks).is_ok() {
-            return Vec::new();
-        }
-        part.iter()
-            .enumerate()
-            .filter(|(_, p)| p.key.verify_strict(&p.message, &p.sig).is_err())
-            .map(|(i, _)| offset + i)
-            .collect()
+        failed
     };
     if threads <= 1 || sigs.len() < 64 {
         return check(sigs, 0);
