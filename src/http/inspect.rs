@@ -4,8 +4,10 @@
 //! Access: the JSON endpoints need an operator, inspector or factory bearer token
 //! (a factory sees only its own batches in a trace). The `/inspect` page shows
 //! recalls to anyone as public safety information (batch, reason, instructions,
-//! counts by holder kind); per-holder detail and material-lot traces need a
-//! `?token=` of the same kinds, since a browser form cannot send a bearer header.
+//! counts by holder kind); per-holder detail, material-lot traces and reports
+//! need a token, which the page's forms POST in the body: a browser form cannot
+//! send a bearer header, and a token in a URL would land in request logs,
+//! history and Referer headers, so `GET /inspect?token=` is refused.
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
@@ -307,7 +309,17 @@ const COLUMNS: [&str; 10] = [
     "recalled",
 ];
 
-async fn page(State(s): State<AppState>, Query(q): Query<TraceQuery>) -> Response {
+async fn page(State(s): State<AppState>, Query(mut q): Query<TraceQuery>) -> Response {
+    if q.token.take().is_some() {
+        // Never act on a token that came in a URL; show the public page and say why.
+        q.material_lot = None;
+        q.batch = None;
+        q.party = None;
+        let refused = "a token in the URL is refused: URLs end up in request logs and browser \
+                       history. Use the forms on this page, which send it in the request body, \
+                       and consider the token exposed if it was shared in a link.";
+        return respond_with(&s, &q, Some((StatusCode::BAD_REQUEST, refused))).await;
+    }
     respond(&s, &q).await
 }
 
@@ -317,7 +329,15 @@ async fn page_post(State(s): State<AppState>, Form(q): Form<TraceQuery>) -> Resp
 }
 
 async fn respond(s: &AppState, q: &TraceQuery) -> Response {
-    match render(s, q).await {
+    respond_with(s, q, None).await
+}
+
+async fn respond_with(
+    s: &AppState,
+    q: &TraceQuery,
+    refusal: Option<(StatusCode, &str)>,
+) -> Response {
+    match render(s, q, refusal).await {
         Ok((status, body)) => (
             status,
             [
@@ -331,12 +351,18 @@ async fn respond(s: &AppState, q: &TraceQuery) -> Response {
     }
 }
 
-async fn render(s: &AppState, q: &TraceQuery) -> Result<(StatusCode, String), ApiError> {
+async fn render(
+    s: &AppState,
+    q: &TraceQuery,
+    refusal: Option<(StatusCode, &str)>,
+) -> Result<(StatusCode, String), ApiError> {
     let store = s.ledger.store.as_ref();
     let token = clean(&q.token).unwrap_or("");
     let lot = clean(&q.material_lot);
-    let mut status = StatusCode::OK;
-    let mut message = None;
+    let (mut status, mut message) = match refusal {
+        Some((st, m)) => (st, Some(m.to_owned())),
+        None => (StatusCode::OK, None),
+    };
     let wants_report = clean(&q.batch).is_some() || clean(&q.party).is_some();
     // Who is looking: nobody (public view), or a known token.
     let owner = if token.is_empty() {
