@@ -303,6 +303,8 @@ pub(crate) mod fixture {
                 instructions: None,
                 resolution: None,
                 result: None,
+                method: None,
+                certificate_sha256: None,
                 place: None,
             },
             units,

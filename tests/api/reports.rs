@@ -493,3 +493,70 @@ async fn the_inspect_page_draws_the_report_as_svg_without_token_in_the_url() {
     assert_eq!(resp.status().as_u16(), 403);
     assert!(resp.text().await.unwrap().contains("never handled"));
 }
+
+#[tokio::test]
+async fn inspections_carry_result_method_and_certificate_hash() {
+    let app = spawn_app().await;
+    let factory = app.party("acme-dairy", "factory").await;
+    let qa = app.party("county-qa", "inspector").await;
+    let batch = mint(&factory, "I1", 10).await;
+    let cert = b"Certificate CQ-2026-0042: Salmonella not detected";
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(cert))
+    };
+
+    // Bad hashes are refused, naming the field, and store nothing.
+    let before = app.log_size().await;
+    for bad in [
+        sha.to_uppercase(),
+        sha[..63].to_owned(),
+        format!("sha256:{sha}"),
+    ] {
+        let e = simple(&qa, EventType::Inspecting, vec![range(batch, 0, 9)], |e| {
+            e.result = Some("pass".into());
+            e.method = Some("GB 4789.4-2016".into());
+            e.certificate_sha256 = Some(bad.clone());
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(status(&e), 422, "{e}");
+        assert!(e.to_string().contains("certificate_sha256"), "{e}");
+    }
+    assert_eq!(app.log_size().await, before);
+
+    simple(&qa, EventType::Inspecting, vec![range(batch, 0, 9)], |e| {
+        e.result = Some("conditional: retest lot in 30 days".into());
+        e.method = Some("GB 4789.4-2016 沙门氏菌检验".into());
+        e.certificate_sha256 = Some(sha.clone());
+    })
+    .await
+    .unwrap();
+
+    // The unit's JSON view and the EPCIS export carry all three.
+    let url = format!("/01/{GTIN}/10/I1/21/3?s={}", {
+        suyuan::sign::sign_label(&format!("01/{GTIN}/10/I1/21/3"), &factory.ks.key)
+    });
+    let (st, unit) = app.get(&url, None).await;
+    assert_eq!(st, 200, "{unit}");
+    let text = unit.to_string();
+    assert!(
+        text.contains(&sha) && text.contains("沙门氏菌检验") && text.contains("retest lot"),
+        "{unit}"
+    );
+    let (st, doc) = app
+        .get(
+            &format!("/api/v1/epcis/events?batch={batch}"),
+            Some(&app.admin),
+        )
+        .await;
+    assert_eq!(st, 200, "{doc}");
+    let events = doc["epcisBody"]["eventList"].as_array().unwrap();
+    let ins = events
+        .iter()
+        .find(|e| e["suyuan:eventType"] == "inspecting")
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(ins["suyuan:certificateSha256"], sha.as_str());
+    assert_eq!(ins["suyuan:method"], "GB 4789.4-2016 沙门氏菌检验");
+    assert_eq!(ins["suyuan:result"], "conditional: retest lot in 30 days");
+}
