@@ -905,9 +905,27 @@ pub fn vectors() -> Vec<Vector> {
         ),
     ));
 
+    // --- added later: appended after the rest so earlier file names stay stable.
+    // An inspection result with its method and certificate hash (issue 7).
+    let inspector = Party::new(5);
+    let inspect = json!({
+        "v": 1,
+        "party": "county-qa",
+        "key": inspector.key_id(),
+        "time": "2026-11-07T09:00:00Z",
+        "type": "inspecting",
+        "objects": [{"batch": batch1, "first": 0, "last": 499}],
+        "prev": {batch1.as_str(): receive_id},
+        "result": "pass: Salmonella not detected in 5 × 25 g",
+        "method": "GB 4789.4-2016 沙门氏菌检验",
+        "certificate_sha256": "9d80353572d37b9959053da385c849e2f7ee43605a9d8dafe9f175834a3f6cb0"
+    });
+    let later = vec![("event-inspecting", signed(Kind::Event, inspect, &inspector))];
+
     valid
         .into_iter()
         .chain(invalid_vs)
+        .chain(later)
         .enumerate()
         .map(|(i, (short, mut v))| {
             v.name = format!("{:02}-{short}", i + 1);

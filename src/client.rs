@@ -254,6 +254,8 @@ pub fn draft_event(
         instructions: None,
         resolution: None,
         result: None,
+        method: None,
+        certificate_sha256: None,
         place: None,
     }
 }

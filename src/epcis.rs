@@ -450,6 +450,8 @@ fn custody_event(
         ("suyuan:reason", &ev.reason),
         ("suyuan:instructions", &ev.instructions),
         ("suyuan:result", &ev.result),
+        ("suyuan:method", &ev.method),
+        ("suyuan:certificateSha256", &ev.certificate_sha256),
         ("suyuan:place", &ev.place),
     ] {
         if let Some(v) = value {
@@ -551,6 +553,8 @@ mod tests {
             instructions: None,
             resolution: None,
             result: None,
+            method: None,
+            certificate_sha256: None,
             place: None,
         }
     }

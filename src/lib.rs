@@ -15,6 +15,7 @@ pub mod keystore;
 pub mod label;
 pub mod ledger;
 pub mod log;
+pub mod report;
 pub mod sign;
 pub mod store;
 pub mod trace;

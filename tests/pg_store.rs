@@ -169,6 +169,8 @@ impl Actor {
             instructions: None,
             resolution: None,
             result: None,
+            method: None,
+            certificate_sha256: None,
             place: None,
         }
     }

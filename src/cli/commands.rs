@@ -605,6 +605,36 @@ pub async fn recall(a: RecallArgs) -> Result<()> {
     .await
 }
 
+/// `suyuan inspect`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub units: UnitsArgs,
+    /// The result: pass, fail, conditional, or free text.
+    #[arg(long)]
+    pub result: String,
+    /// How it was inspected: method or standard (for example "GB 4789.4-2016").
+    #[arg(long)]
+    pub method: String,
+    /// The certificate document; its SHA-256 is signed, the file itself stays with you.
+    #[arg(long)]
+    pub certificate: PathBuf,
+}
+
+/// `suyuan inspect`
+pub async fn inspect(a: InspectArgs) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let doc = std::fs::read(&a.certificate)
+        .with_context(|| format!("--certificate {}", a.certificate.display()))?;
+    let sha = hex::encode(Sha256::digest(&doc));
+    submit_units(&a.units, EventType::Inspecting, |ev| {
+        ev.result = Some(a.result);
+        ev.method = Some(a.method);
+        ev.certificate_sha256 = Some(sha);
+    })
+    .await
+}
+
 /// `suyuan trace`
 #[derive(Debug, Args)]
 pub struct TraceArgs {

@@ -90,6 +90,8 @@ enum Command {
     Return(commands::ReturnArgs),
     /// Recall a batch or part of it.
     Recall(commands::RecallArgs),
+    /// Sign an inspection result with its method and the SHA-256 of the certificate.
+    Inspect(commands::InspectArgs),
     /// Trace a unit upstream (--unit) or a raw-material lot downstream (--material-lot).
     Trace(commands::TraceArgs),
     /// Render and print signed QR labels (units and SSCC cases/pallets).
@@ -139,6 +141,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sell(a) => commands::sell(a).await,
         Command::Return(a) => commands::returning(a).await,
         Command::Recall(a) => commands::recall(a).await,
+        Command::Inspect(a) => commands::inspect(a).await,
         Command::Trace(a) => commands::trace(a).await,
         Command::Labels(c) => labels::labels(c).await,
         Command::DockUser(c) => dock::dock_user(c).await,

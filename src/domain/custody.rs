@@ -240,6 +240,14 @@ pub enum CustodyError {
     /// An exception that contradicts the objects.
     #[error("exception {0}")]
     BadException(String),
+    /// A field whose value is malformed.
+    #[error("\"{field}\" {why}")]
+    BadField {
+        /// Field name.
+        field: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 /// The checks that need only the event: ranges well-formed, fields fit the type.
@@ -299,7 +307,10 @@ pub fn check_shape(ev: &EventStatement) -> Result<(), CustodyError> {
             need(ev.reason.is_some(), "reason")?;
             need(ev.instructions.is_some(), "instructions")?;
         }
-        Inspecting => need(ev.result.is_some(), "result")?,
+        Inspecting => {
+            need(ev.result.is_some(), "result")?;
+            check_inspection(ev)?;
+        }
         Packing => need(ev.parent.is_some(), "parent")?,
         Unpacking => {
             need(ev.parent.is_some(), "parent")?;
@@ -319,6 +330,41 @@ pub fn check_shape(ev: &EventStatement) -> Result<(), CustodyError> {
     }
     if !matches!(ev.event_type, Receiving | AcceptingReturn) {
         refuse(ev.shipment.is_some(), "shipment")?;
+    }
+    if ev.event_type != Inspecting {
+        refuse(ev.method.is_some(), "method")?;
+        refuse(ev.certificate_sha256.is_some(), "certificate_sha256")?;
+    }
+    Ok(())
+}
+
+/// An inspection's fields: a result and method with text in them, and a
+/// certificate hash spelled the one way (64 lowercase hex digits).
+///
+/// `method` and `certificate_sha256` stay optional in the format, so inspections
+/// signed before they existed still verify and replay; `suyuan inspect` always
+/// sends both.
+fn check_inspection(ev: &EventStatement) -> Result<(), CustodyError> {
+    let blank = |v: &Option<String>| v.as_deref().is_some_and(|t| t.trim().is_empty());
+    for (field, value) in [("result", &ev.result), ("method", &ev.method)] {
+        if blank(value) {
+            return Err(CustodyError::BadField {
+                field,
+                why: "is empty".into(),
+            });
+        }
+    }
+    if let Some(h) = &ev.certificate_sha256 {
+        let ok = h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !ok {
+            return Err(CustodyError::BadField {
+                field: "certificate_sha256",
+                why: format!(
+                    "must be the SHA-256 of the certificate document as 64 lowercase hex digits, not \"{}\"",
+                    h.chars().take(80).collect::<String>()
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -729,4 +775,88 @@ fn merge(mut hs: Vec<Holding>) -> Vec<Holding> {
         out.push(h);
     }
     out
+}
+
+#[cfg(test)]
+mod inspection_tests {
+    use super::*;
+    use crate::domain::time::Timestamp;
+
+    fn inspecting() -> EventStatement {
+        let batch = BatchId([1; 32]);
+        EventStatement {
+            v: 1,
+            party: Slug::parse("county-qa").unwrap(),
+            key: "k".into(),
+            time: Timestamp::from_unix(0),
+            event_type: EventType::Inspecting,
+            objects: vec![UnitRange {
+                batch,
+                first: 0,
+                last: 9,
+            }],
+            containers: vec![],
+            parent: None,
+            prev: [(batch, batch)].into_iter().collect(),
+            to: None,
+            asn: None,
+            shipment: None,
+            exceptions: vec![],
+            reason: None,
+            instructions: None,
+            resolution: None,
+            result: Some("pass".into()),
+            method: Some("GB 4789.4-2016".into()),
+            certificate_sha256: Some("ab".repeat(32)),
+            place: None,
+        }
+    }
+
+    fn field_of(e: CustodyError) -> &'static str {
+        match e {
+            CustodyError::BadField { field, .. } => field,
+            CustodyError::Missing { field, .. } | CustodyError::Unexpected { field, .. } => field,
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn inspections_need_a_result_and_well_formed_new_fields() {
+        assert_eq!(check_shape(&inspecting()), Ok(()));
+        // Signed before method and certificate existed: still valid.
+        let mut old = inspecting();
+        old.method = None;
+        old.certificate_sha256 = None;
+        assert_eq!(check_shape(&old), Ok(()));
+        for (edit, field) in [
+            (
+                (|e: &mut EventStatement| e.certificate_sha256 = Some("AB".repeat(32)))
+                    as fn(&mut EventStatement),
+                "certificate_sha256",
+            ),
+            (
+                |e| e.certificate_sha256 = Some("ab".repeat(31)),
+                "certificate_sha256",
+            ),
+            (
+                |e| e.certificate_sha256 = Some("zz".repeat(32)),
+                "certificate_sha256",
+            ),
+            (|e| e.method = Some("  ".into()), "method"),
+            (|e| e.result = Some(String::new()), "result"),
+            (|e| e.result = None, "result"),
+        ] {
+            let mut ev = inspecting();
+            edit(&mut ev);
+            let err = check_shape(&ev).unwrap_err();
+            let text = err.to_string();
+            assert_eq!(field_of(err), field, "{text}");
+            assert!(text.contains(field), "{text}");
+        }
+        let mut ship = inspecting();
+        ship.event_type = EventType::Shipping;
+        ship.to = Some(Slug::parse("b1").unwrap());
+        ship.result = None;
+        assert_eq!(field_of(check_shape(&ship).unwrap_err()), "method");
+    }
 }

@@ -312,9 +312,15 @@ pub struct EventStatement {
     /// Fate of returned units (accepting_return).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<Resolution>,
-    /// Inspection result ("pass", "fail", free text).
+    /// Inspection result ("pass", "fail", "conditional" or free text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+    /// How the inspection was done: method or standard (inspecting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Lowercase hex SHA-256 of the certificate document (inspecting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_sha256: Option<String>,
     /// Where it happened (site name or GLN).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<String>,

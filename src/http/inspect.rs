@@ -4,11 +4,13 @@
 //! Access: the JSON endpoints need an operator, inspector or factory bearer token
 //! (a factory sees only its own batches in a trace). The `/inspect` page shows
 //! recalls to anyone as public safety information (batch, reason, instructions,
-//! counts by holder kind); per-holder detail and material-lot traces need a
-//! `?token=` of the same kinds, since a browser form cannot send a bearer header.
+//! counts by holder kind); per-holder detail, material-lot traces and reports
+//! need a token, which the page's forms POST in the body: a browser form cannot
+//! send a bearer header, and a token in a URL would land in request logs,
+//! history and Referer headers, so `GET /inspect?token=` is refused.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Form, Query, State};
 use axum::http::header::CACHE_CONTROL;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -31,7 +33,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/trace", get(trace_api))
         .route("/api/v1/recalls", get(recalls_api))
-        .route("/inspect", get(page))
+        .route("/inspect", get(page).post(page_post))
 }
 
 /// Longest supplier lot or supplier name accepted in a query.
@@ -90,6 +92,12 @@ pub struct TraceQuery {
     /// Bearer token, for the browser page only.
     #[serde(default)]
     pub token: Option<String>,
+    /// Report on a batch (page only).
+    #[serde(default)]
+    pub batch: Option<String>,
+    /// Report on a party (page only).
+    #[serde(default)]
+    pub party: Option<String>,
 }
 
 fn clean(v: &Option<String>) -> Option<&str> {
@@ -283,6 +291,9 @@ struct InspectPage<'a> {
     trace_rows: Vec<Counts>,
     trace_batches: Vec<BatchView>,
     columns: [&'static str; 10],
+    report_batch: &'a str,
+    report_party: &'a str,
+    report: Option<super::report_html::ReportHtml>,
 }
 
 const COLUMNS: [&str; 10] = [
@@ -298,8 +309,35 @@ const COLUMNS: [&str; 10] = [
     "recalled",
 ];
 
-async fn page(State(s): State<AppState>, Query(q): Query<TraceQuery>) -> Response {
-    match render(&s, &q).await {
+async fn page(State(s): State<AppState>, Query(mut q): Query<TraceQuery>) -> Response {
+    if q.token.take().is_some() {
+        // Never act on a token that came in a URL; show the public page and say why.
+        q.material_lot = None;
+        q.batch = None;
+        q.party = None;
+        let refused = "a token in the URL is refused: URLs end up in request logs and browser \
+                       history. Use the forms on this page, which send it in the request body, \
+                       and consider the token exposed if it was shared in a link.";
+        return respond_with(&s, &q, Some((StatusCode::BAD_REQUEST, refused))).await;
+    }
+    respond(&s, &q).await
+}
+
+/// The page's forms post here, so a token travels in the body, never in a URL.
+async fn page_post(State(s): State<AppState>, Form(q): Form<TraceQuery>) -> Response {
+    respond(&s, &q).await
+}
+
+async fn respond(s: &AppState, q: &TraceQuery) -> Response {
+    respond_with(s, q, None).await
+}
+
+async fn respond_with(
+    s: &AppState,
+    q: &TraceQuery,
+    refusal: Option<(StatusCode, &str)>,
+) -> Response {
+    match render(s, q, refusal).await {
         Ok((status, body)) => (
             status,
             [
@@ -313,31 +351,43 @@ async fn page(State(s): State<AppState>, Query(q): Query<TraceQuery>) -> Respons
     }
 }
 
-async fn render(s: &AppState, q: &TraceQuery) -> Result<(StatusCode, String), ApiError> {
+async fn render(
+    s: &AppState,
+    q: &TraceQuery,
+    refusal: Option<(StatusCode, &str)>,
+) -> Result<(StatusCode, String), ApiError> {
     let store = s.ledger.store.as_ref();
     let token = clean(&q.token).unwrap_or("");
     let lot = clean(&q.material_lot);
-    let mut status = StatusCode::OK;
-    let mut message = None;
-    // Who is looking: nobody (public view), or a permitted token.
-    let who = if token.is_empty() {
+    let (mut status, mut message) = match refusal {
+        Some((st, m)) => (st, Some(m.to_owned())),
+        None => (StatusCode::OK, None),
+    };
+    let wants_report = clean(&q.batch).is_some() || clean(&q.party).is_some();
+    // Who is looking: nobody (public view), or a known token.
+    let owner = if token.is_empty() {
         None
     } else {
-        match store.token(&token_hash(token)).await? {
-            None => {
-                status = StatusCode::UNAUTHORIZED;
-                message = Some("unknown token".to_owned());
+        let owner = store.token(&token_hash(token)).await?;
+        if owner.is_none() {
+            status = StatusCode::UNAUTHORIZED;
+            message = Some("unknown token".to_owned());
+        }
+        owner
+    };
+    // Whether that token may see traces and recall detail.
+    let who = match &owner {
+        None => None,
+        Some(o) => match viewer(store, o).await {
+            Ok(v) => Some(v),
+            // A party on a batch's chain may still read that batch's report.
+            Err(_) if wants_report => None,
+            Err(e) => {
+                status = StatusCode::FORBIDDEN;
+                message = Some(e.to_string());
                 None
             }
-            Some(owner) => match viewer(store, &owner).await {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    status = StatusCode::FORBIDDEN;
-                    message = Some(e.to_string());
-                    None
-                }
-            },
-        }
+        },
     };
     let detailed = who.is_some();
     let recalls = recall_traces(store)
@@ -429,6 +479,38 @@ async fn render(s: &AppState, q: &TraceQuery) -> Result<(StatusCode, String), Ap
             },
         }
     }
+    let mut report = None;
+    if wants_report {
+        let subject = super::report::ReportQuery {
+            batch: q.batch.clone(),
+            party: q.party.clone(),
+        }
+        .subject();
+        match (&owner, subject) {
+            (_, Err(e)) => {
+                status = StatusCode::BAD_REQUEST;
+                message = Some(e.to_string());
+            }
+            (None, Ok(_)) => {
+                if message.is_none() {
+                    status = StatusCode::UNAUTHORIZED;
+                    message = Some("a report needs a token: the operator's, an inspector's or a party's on the chain".into());
+                }
+            }
+            (Some(o), Ok(subject)) => match super::report::report_for(store, o, &subject).await {
+                Ok(v) => report = Some(super::report_html::view(&v)),
+                Err(e @ ApiError::Internal(_)) => return Err(e),
+                Err(e) => {
+                    status = match e {
+                        ApiError::Forbidden(..) => StatusCode::FORBIDDEN,
+                        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+                        _ => StatusCode::BAD_REQUEST,
+                    };
+                    message = Some(e.to_string());
+                }
+            },
+        }
+    }
     let page = InspectPage {
         recalls,
         detailed,
@@ -439,6 +521,9 @@ async fn render(s: &AppState, q: &TraceQuery) -> Result<(StatusCode, String), Ap
         trace_rows,
         trace_batches,
         columns: COLUMNS,
+        report_batch: clean(&q.batch).unwrap_or(""),
+        report_party: clean(&q.party).unwrap_or(""),
+        report,
     };
     let body = page
         .render()

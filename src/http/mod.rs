@@ -14,6 +14,8 @@ pub mod dock;
 pub mod error;
 pub mod inspect;
 pub mod log;
+pub mod report;
+pub mod report_html;
 pub mod scan;
 
 /// Largest request body accepted, in bytes.
@@ -34,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(log::router())
         .merge(dock::router())
         .merge(inspect::router())
+        .merge(report::router())
         .merge(scan::api_router())
         .fallback_service(scan::router(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -350,6 +350,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn recalls(
         &self,
     ) -> Result<Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)>, StoreError>;
+
+    // Reports (issue 7)
+    /// Events that covered units of a batch, in log order, each with the ranges
+    /// of that batch it covered (containers expanded).
+    async fn batch_events(
+        &self,
+        batch: &BatchId,
+    ) -> Result<Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)>, StoreError>;
+    /// Batches a party minted, signed an event about, or was sent, oldest first.
+    async fn batches_handled_by(&self, party: &Slug) -> Result<Vec<BatchId>, StoreError>;
+    /// Consumer submissions about a batch: (kind, category, how many).
+    async fn feedback_counts(
+        &self,
+        batch: &BatchId,
+    ) -> Result<Vec<(String, Option<String>, i64)>, StoreError>;
+    /// Logged scans of units whose canonical path starts with `prefix`:
+    /// (unit, time, day, scanner), oldest first.
+    async fn scans_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, i64, i64, String)>, StoreError>;
 }
 
 /// A signed checkpoint as stored (issue 7).
@@ -483,4 +504,25 @@ pub(crate) fn recall_rows(
             (st, units)
         })
         .collect())
+}
+
+/// Groups `(statement, first, last)` rows ordered by log position into events
+/// with their ranges of `batch` (issue 7 reports).
+pub(crate) fn event_rows(
+    batch: &BatchId,
+    rows: Vec<(StoredStatement, i64, i64)>,
+) -> Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)> {
+    let mut out: Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)> = Vec::new();
+    for (st, first, last) in rows {
+        let r = crate::domain::statement::UnitRange {
+            batch: *batch,
+            first: first as u64,
+            last: last as u64,
+        };
+        match out.last_mut() {
+            Some((prev, ranges)) if prev.seq == st.seq => ranges.push(r),
+            _ => out.push((st, vec![r])),
+        }
+    }
+    out
 }

@@ -1322,6 +1322,63 @@ impl Store for PgStore {
         .await?;
         recall_rows(events, objects)
     }
+
+    async fn batch_events(
+        &self,
+        batch: &BatchId,
+    ) -> Result<Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.seq, s.id, s.kind, s.party, s.json, o.first, o.last FROM event_objects o \
+             JOIN statements s ON s.id = o.event WHERE o.batch = $1 ORDER BY s.seq, o.first",
+        )
+        .bind(batch.hex())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((stored(r)?, r.try_get("first")?, r.try_get("last")?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(event_rows(batch, rows))
+    }
+
+    async fn batches_handled_by(&self, party: &Slug) -> Result<Vec<BatchId>, StoreError> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT b.id FROM batches b JOIN statements s ON s.id = b.id \
+             WHERE b.party = $1 OR b.id IN (SELECT o.batch FROM event_objects o \
+             JOIN events e ON e.id = o.event WHERE e.party = $1 OR e.dest = $1) ORDER BY s.seq",
+        )
+        .bind(party.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        ids.iter().map(|(id,)| parse_id(id)).collect()
+    }
+
+    async fn feedback_counts(
+        &self,
+        batch: &BatchId,
+    ) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT kind, category, COUNT(*) FROM feedback WHERE batch = $1 \
+             GROUP BY kind, category ORDER BY kind, category",
+        )
+        .bind(batch.hex())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn scans_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, i64, i64, String)>, StoreError> {
+        // substr, not LIKE: lots and serials may hold `%` and `_` (percent-encoded or not).
+        Ok(sqlx::query_as(
+            "SELECT unit, time, day, scanner FROM scans WHERE substr(unit, 1, $1::int) = $2 \
+             ORDER BY time, id",
+        )
+        .bind(prefix.chars().count() as i64)
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }
 
 const TREE_CTE: &str = "WITH RECURSIVE t(sscc) AS (SELECT unnest($1::text[]) \

@@ -11,5 +11,6 @@ mod bad_input;
 mod custody;
 mod epcis;
 mod log;
+mod reports;
 mod scan;
 mod trace;

@@ -28,6 +28,18 @@ fn n(v: &Value, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in {v}"))
 }
 
+/// Posts the page's form, as a browser does: the token in the body.
+async fn post_page(app: &TestApp, form: &[(&str, &str)]) -> (u16, String) {
+    let resp = app
+        .http
+        .post(format!("{}/inspect", app.base))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
 async fn page(app: &TestApp, query: &str) -> (u16, String) {
     let resp = app
         .http
@@ -187,23 +199,37 @@ async fn material_lot_traced_to_every_batch_holder_and_container() {
     // The page: a trace needs a token; with one it lists the batches.
     let (st, _) = page(&app, "?material_lot=P3-1").await;
     assert_eq!(st, 401);
-    let (st, html) = page(
+    let (st, html) = post_page(
         &app,
-        &format!("?material_lot=P3-1&token={}", inspector.token),
+        &[("material_lot", "P3-1"), ("token", &inspector.token)],
     )
     .await;
     assert_eq!(st, 200, "{html}");
     assert!(html.contains("lot L1") && html.contains("lot L2"), "{html}");
     assert!(!html.contains("lot L3"));
     assert!(html.contains(sscc(1).as_str()));
-    let (st, _) = page(
+    let (st, _) = post_page(
         &app,
-        &format!("?material_lot=NOPE-1&token={}", inspector.token),
+        &[("material_lot", "NOPE-1"), ("token", &inspector.token)],
     )
     .await;
     assert_eq!(st, 404);
-    let (st, _) = page(&app, &format!("?material_lot=P3-1&token={}", b2.token)).await;
+    let (st, _) = post_page(&app, &[("material_lot", "P3-1"), ("token", &b2.token)]).await;
     assert_eq!(st, 403);
+    // The form posts; a token put in the URL anyway is refused, not used.
+    assert!(html.contains("<form method=\"post\" action=\"/inspect\">"));
+    assert!(!html.contains("method=\"get\""));
+    let (st, html) = page(
+        &app,
+        &format!("?material_lot=P3-1&token={}", inspector.token),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(html.contains("token in the URL is refused"), "{html}");
+    assert!(
+        !html.contains("Inputs from this lot"),
+        "nothing traced with a URL token"
+    );
 }
 
 #[tokio::test]
@@ -317,11 +343,14 @@ async fn recall_view_follows_units_coming_back() {
     assert!(html.contains("undeclared allergen"), "{html}");
     assert!(html.contains("send all stock back to acme-dairy"));
     assert!(!html.contains("acme-dairy (factory)"));
-    let (st, html) = page(&app, &format!("?token={}", inspector.token)).await;
+    let (st, html) = post_page(&app, &[("token", &inspector.token)]).await;
     assert_eq!(st, 200);
     assert!(html.contains("acme-dairy (factory): 50 returned"), "{html}");
-    let (st, _) = page(&app, "?token=sy_not-a-token").await;
+    let (st, _) = post_page(&app, &[("token", "sy_not-a-token")]).await;
     assert_eq!(st, 401);
+    let (st, html) = page(&app, &format!("?token={}", inspector.token)).await;
+    assert_eq!(st, 400);
+    assert!(!html.contains("acme-dairy (factory): 50 returned"));
 }
 
 #[tokio::test]
