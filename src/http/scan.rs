@@ -666,8 +666,8 @@ struct ScanPage<'a> {
     recall: Option<(String, String)>,
     product: Option<&'a ProductView>,
     hops: &'a [HopView],
-    /// result, when and who, signature line
-    inspections: &'a [(String, String, String)],
+    /// result, when and who, signature line, method and certificate hash
+    inspections: &'a [(String, String, String, String)],
     sale: Option<&'a str>,
     form: Option<FormView>,
     returnable: bool,
@@ -683,8 +683,8 @@ struct ScanPage<'a> {
 struct PageParts {
     product: Option<ProductView>,
     hops: Vec<HopView>,
-    /// result, when and who, signature line
-    inspections: Vec<(String, String, String)>,
+    /// result, when and who, signature line, method and certificate hash
+    inspections: Vec<(String, String, String, String)>,
     sale: Option<String>,
 }
 
@@ -775,10 +775,19 @@ async fn build_page_parts(app: &AppState, report: &ScanReport, s: &'static Strin
             .replace("{key}", short_key(&e.key));
         match e.event_type {
             EventType::Inspecting => {
+                // Method and certificate hash were added later; older inspections lack them.
+                let details: Vec<String> = [
+                    (s.inspection_method, &e.method),
+                    (s.inspection_certificate, &e.certificate_sha256),
+                ]
+                .into_iter()
+                .filter_map(|(label, v)| v.as_ref().map(|v| format!("{label}: {v}")))
+                .collect();
                 inspections.push((
                     e.result.clone().unwrap_or_default(),
                     format!("{} · {who}", s.time(e.time)),
                     signed,
+                    details.join(" · "),
                 ));
                 continue;
             }

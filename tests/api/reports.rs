@@ -544,6 +544,24 @@ async fn inspections_carry_result_method_and_certificate_hash() {
         text.contains(&sha) && text.contains("沙门氏菌检验") && text.contains("retest lot"),
         "{unit}"
     );
+    // The scan page's inspections section shows them too.
+    let html = app
+        .http
+        .get(format!("{}{url}&lang=en", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let section = &html[html
+        .find("<h3>Inspections</h3>")
+        .expect("inspections section")..];
+    assert!(
+        section.contains(&format!("Certificate SHA-256: {sha}"))
+            && section.contains("Method: GB 4789.4-2016 沙门氏菌检验"),
+        "{section}"
+    );
     let (st, doc) = app
         .get(
             &format!("/api/v1/epcis/events?batch={batch}"),

@@ -61,6 +61,10 @@ pub struct Strings {
     /// "{party}" and "{key}" are replaced.
     pub signed_by: &'static str,
     pub inspections: &'static str,
+    /// Label of an inspection's method or standard.
+    pub inspection_method: &'static str,
+    /// Label of the SHA-256 of an inspection certificate.
+    pub inspection_certificate: &'static str,
     pub sale: &'static str,
     /// "{date}" and "{place}" are replaced.
     pub sold_on: &'static str,
@@ -154,6 +158,8 @@ pub static EN: Strings = Strings {
     custody: "Journey",
     signed_by: "✓ signature of {party} verified (key {key})",
     inspections: "Inspections",
+    inspection_method: "Method",
+    inspection_certificate: "Certificate SHA-256",
     sale: "Sale",
     sold_on: "Sold on {date} at {place}",
     not_sold: "Not sold yet.",
@@ -246,6 +252,8 @@ pub static ZH: Strings = Strings {
     custody: "流通记录",
     signed_by: "✓ 已验证 {party} 的签名（密钥 {key}）",
     inspections: "检验",
+    inspection_method: "检验方法",
+    inspection_certificate: "证书 SHA-256",
     sale: "销售",
     sold_on: "{date} 售出于 {place}",
     not_sold: "尚未售出。",
