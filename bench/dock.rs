@@ -11,8 +11,9 @@
 //! packs it into cases (one signed `packing` per case), the cases onto a pallet,
 //! and ships the pallet with an ASN; the wholesaler's dock then sends one
 //! pre-signed `receiving` naming only the pallet's SSCC (what one scan at the
-//! dock produces). The same run receives 4×6 pallets and single loose units, so
-//! the cost of the units inside can be read off directly.
+//! dock produces). The same run receives 48×1 and 4×6 pallets and single loose
+//! units, so the cost of the units inside (48×24 against 48×1) and of the cases
+//! (48×1 against 4×6) can be read off directly.
 //!
 //! Shipments: the wholesaler unpacks its received pallets, and 16 docks (16
 //! concurrent HTTP clients, each on its own pallets) ship their cases one
@@ -336,6 +337,7 @@ struct Figures {
     big_p50: f64,
     big_p99: f64,
     small_p99: f64,
+    thin_p99: f64,
     unit_p99: f64,
     ships_per_s: f64,
 }
@@ -354,8 +356,9 @@ async fn run(label: &str, url: &str) -> Figures {
     let t = Instant::now();
     let big = build_many(&factory, &to, "P", reps, 48, 24, 16).await;
     let small = build_many(&factory, &to, "S", reps, 4, 6, 16).await;
+    let thin = build_many(&factory, &to, "T", reps, 48, 1, 16).await;
     let loose = build_many(&factory, &to, "U", reps, 0, 1, 16).await;
-    let setup_events = reps * (1 + 48 + 2) + reps * (1 + 4 + 2) + reps * 2;
+    let setup_events = 2 * reps * (1 + 48 + 2) + reps * (1 + 4 + 2) + reps * 2;
     println!(
         "  setup: {setup_events} statements (mint, case packing, pallet packing, shipping with ASN) in {:.1} s",
         t.elapsed().as_secs_f64()
@@ -363,7 +366,7 @@ async fn run(label: &str, url: &str) -> Figures {
     take_server_times();
 
     // Receipts, one at a time as at one dock door, the three shapes interleaved.
-    let mut timings: Vec<Timing> = (0..3)
+    let mut timings: Vec<Timing> = (0..4)
         .map(|_| Timing {
             server: vec![],
             client: vec![],
@@ -372,7 +375,10 @@ async fn run(label: &str, url: &str) -> Figures {
         .collect();
     let mut received = Vec::with_capacity(reps);
     for i in 0..reps {
-        for (k, s) in [&big[i], &small[i], &loose[i]].into_iter().enumerate() {
+        for (k, s) in [&big[i], &small[i], &loose[i], &thin[i]]
+            .into_iter()
+            .enumerate()
+        {
             let stmt = receipt(&b1, s);
             let before = srv.store.log_size().await.expect("log size");
             let t = Instant::now();
@@ -400,6 +406,7 @@ async fn run(label: &str, url: &str) -> Figures {
     let (big_p50, big_p99) = timings[0].line("pallet 48 cases x 24 units");
     let (_, small_p99) = timings[1].line("pallet 4 cases x 6 units");
     let (_, unit_p99) = timings[2].line("one loose unit (peer)");
+    let (_, thin_p99) = timings[3].line("pallet 48 cases x 1 unit");
 
     // Shipments: unpack pallets (setup), then 16 docks ship case by case.
     let b1 = Arc::new(b1);
@@ -447,6 +454,7 @@ async fn run(label: &str, url: &str) -> Figures {
         big_p50,
         big_p99,
         small_p99,
+        thin_p99,
         unit_p99,
         ships_per_s,
     }
@@ -468,8 +476,8 @@ async fn main() {
     )
     .await;
     let mut line = format!(
-        "dock pallet_p50_ms={:.2} pallet_p99_ms={:.2} small_pallet_p99_ms={:.2} unit_p99_ms={:.2} ships_per_s_sqlite={:.0}",
-        lite.big_p50, lite.big_p99, lite.small_p99, lite.unit_p99, lite.ships_per_s
+        "dock pallet_p50_ms={:.2} pallet_p99_ms={:.2} pallet_48x1_p99_ms={:.2} pallet_4x6_p99_ms={:.2} unit_p99_ms={:.2} ships_per_s_sqlite={:.0}",
+        lite.big_p50, lite.big_p99, lite.thin_p99, lite.small_p99, lite.unit_p99, lite.ships_per_s
     );
     match postgres_server() {
         Some(server) => {
