@@ -114,12 +114,15 @@
     if (r.status === 401 && path.startsWith('/dock/')) {
       // The session expired: everything scanned is in IndexedDB; sign in and it syncs.
       feedback('Session expired — sign in again; queued work is kept. 会话过期，请重新登录', false);
+      $('relogin').hidden = false;
       setNet(false);
       throw new NetError('signed out');
     }
     if (!r.ok) throw new ApiError(r.status, b);
     return { status: r.status, body: b };
   }
+  // Server clock minus this station's clock, in ms (from the station status).
+  let clockOffset = 0;
   function setNet(ok) {
     const n = $('net');
     n.textContent = ok ? 'online' : 'offline 离线';
@@ -211,26 +214,68 @@
     $('station-id').textContent = String(station.pending);
     await checkApproved();
   }
-  async function checkApproved() {
-    try {
-      const r = await api('/api/v1/parties/' + encodeURIComponent(PARTY));
-      const ok = (r.body.keys || []).some(
-        (k) => k.key_id === station.key_id && k.public_key === station.pub && (k.role === 'dock' || k.role === 'retail') && !k.revoked,
-      );
-      if (ok) {
-        showStation('approved', 'Station approved.');
-        sync();
-        return;
+  // What the server thinks of this station's key, and its clock. Asked on load,
+  // while waiting for approval, and whenever the server refuses an event for a
+  // key or clock reason; the outbox is never dropped for either.
+  let approvalTimer = null;
+  async function stationStatus() {
+    const r = await api('/dock/api/station?key_id=' + encodeURIComponent(station.key_id));
+    const server = Date.parse(r.body.server_time);
+    if (!Number.isNaN(server)) {
+      clockOffset = server - Date.now();
+      const off = Math.abs(clockOffset);
+      const c = $('clock');
+      if (off > 120000) {
+        const mins = Math.round(off / 60000);
+        const span = mins >= 90 ? Math.round(mins / 60) + ' h' : mins + ' min';
+        c.textContent = "This station's clock is " + span + (clockOffset > 0 ? ' behind' : ' ahead of') +
+          " the server's. Events are dated by the server's clock; please fix the device clock. 本机时钟与服务器相差 " + span + '。';
+        c.hidden = false;
+      } else {
+        c.hidden = true;
       }
+    }
+    return r.body;
+  }
+  async function checkApproved() {
+    clearTimeout(approvalTimer);
+    let st;
+    try {
+      st = await stationStatus();
+    } catch (e) {
+      showStation('pending', 'Cannot check approval right now (' + e.message + ')');
+      approvalTimer = setTimeout(checkApproved, 2000);
+      return;
+    }
+    $('new-key').hidden = !['revoked', 'expired', 'wrong_role', 'other_party'].includes(st.state);
+    if (st.state === 'approved') {
+      showStation('approved', st.message);
+      sync();
+      return;
+    }
+    if (st.state === 'pending') {
       showStation(
         'pending',
         'Waiting for approval: ask your admin to run  suyuan key approve --pending ' + station.pending +
-          '  等待管理员批准本工位',
+          '  (or see /dock/admin). 等待管理员批准本工位',
       );
-    } catch (e) {
-      showStation('pending', 'Cannot check approval right now (' + e.message + ')');
+    } else {
+      showStation(st.state, st.message);
+      beep(false);
     }
-    setTimeout(checkApproved, 2000);
+    approvalTimer = setTimeout(checkApproved, st.state === 'pending' ? 2000 : 15000);
+  }
+  // A revoked (or expired) station starts over with a new key; queued work is
+  // re-signed with it once it is approved.
+  async function newStationKey() {
+    await idbDel('keys', PARTY);
+    station = null;
+    $('new-key').hidden = true;
+    await enroll();
+  }
+  // Now by the server's clock: a station clock hours off would date events wrongly.
+  function nowRfc3339() {
+    return new Date(Date.now() + clockOffset).toISOString().replace(/\.\d{3}Z$/, 'Z');
   }
   async function signEvent(ev) {
     ev.party = PARTY;
@@ -264,7 +309,17 @@
   async function resolveItem(item) {
     if (item.kind === 'container') {
       if (item.units || item.isParent) return;
-      const r = await api('/api/v1/containers/' + item.sscc);
+      let r;
+      try {
+        r = await api('/api/v1/containers/' + item.sscc);
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) {
+          throw new Error(
+            'SSCC ' + item.sscc + ' is not a packed case or pallet (already unpacked, or never packed) — scan the units inside. 此箱码未装箱或已拆箱，请扫描箱内单件',
+          );
+        }
+        throw e;
+      }
       item.units = r.body.units || [];
     } else if (item.batch === undefined) {
       const r = await api('/api/v1/resolve?code=' + encodeURIComponent(item.code));
@@ -511,9 +566,6 @@
 
   // ---- Building events. The intent holds everything needed to build the event
   // again after a reload, so offline scans can still be resolved and signed later.
-  function nowRfc3339() {
-    return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  }
   function buildEvent(intent) {
     const ev = { v: 1, party: PARTY, key: '', time: intent.time, prev: {} };
     const units = intent.items.filter((i) => i.kind === 'unit').map((i) => ({ batch: i.batch, index: i.index }));
@@ -582,6 +634,13 @@
 
   // One outbox entry through to the server. NetError leaves it queued.
   async function deliver(entry) {
+    if (entry.signed && entry.event && entry.event.key !== station.key_id) {
+      // Signed by a station key that has since been replaced: sign again with this
+      // one, dated now (the new key is valid only from its approval on).
+      entry.event.time = nowRfc3339();
+      entry.signed = await signEvent(entry.event);
+      await idbPut('outbox', entry);
+    }
     if (!entry.signed) {
       for (const it of entry.intent.items) await resolveItem(it);
       const ev = buildEvent(entry.intent);
@@ -594,6 +653,17 @@
       const r = await post(entry.signed.text);
       return r;
     } catch (e) {
+      if (e instanceof ApiError && e.body.error === 'rule' && /station clock/.test(e.message) && !entry.redated) {
+        // Dated in the future by a fast station clock: re-date by the server's clock once.
+        entry.redated = true;
+        await stationStatus().catch(() => null);
+        entry.event.time = nowRfc3339();
+        entry.intent.time = entry.event.time;
+        entry.signed = await signEvent(entry.event);
+        await idbPut('outbox', entry);
+        log('the station clock is off; event re-dated by the server clock');
+        return post(entry.signed.text);
+      }
       if (!(e instanceof ApiError) || e.status !== 409 || e.body.error !== 'conflict' || entry.retried) throw e;
       // Another event moved a batch head since we signed. If it touched other
       // units, re-signing on the new head goes through; if it took these very
@@ -629,6 +699,14 @@
             setNet(false);
             break;
           }
+          if (e instanceof ApiError && (e.body.error === 'key_revoked' || e.body.error === 'key_not_valid')) {
+            // The station, not the scan, is the problem: keep everything queued and say why.
+            log('refused for the station key: ' + e.message);
+            feedback('Not sent — station problem, scans kept 工位异常，扫描已保留: ' + e.message, false);
+            beep(false);
+            await checkApproved();
+            break;
+          }
           entry.failed = e.message;
           await idbPut('outbox', entry);
           log('refused: ' + e.message);
@@ -649,6 +727,7 @@
     o.textContent = waiting + ' queued' + (all.length > waiting ? ', ' + (all.length - waiting) + ' refused' : '');
   }
   hook.sync = sync;
+  hook.checkStation = () => checkApproved();
   hook.outbox = () => idbAll('outbox');
 
   async function submit() {
@@ -803,11 +882,68 @@
     }
   }
 
-  // ---- Camera: only where the browser has BarcodeDetector (Chromium on Android,
-  // some desktops). Elsewhere the button stays hidden and the wedge input is the way.
+  // ---- Camera: BarcodeDetector where the browser has it (Chromium on Android,
+  // macOS); elsewhere the vendored jsQR decoder, fetched on first use, reads QR
+  // codes from video frames drawn on a canvas.
+  let jsqrLoading = null;
+  function loadJsQR() {
+    if (window.jsQR) return Promise.resolve(window.jsQR);
+    if (!jsqrLoading) {
+      jsqrLoading = new Promise((resolve, reject) => {
+        const s = document.createElement('script');
+        s.src = '/dock/assets/jsQR.js';
+        s.onload = () => (window.jsQR ? resolve(window.jsQR) : reject(new Error('QR decoder did not load')));
+        s.onerror = () => {
+          jsqrLoading = null;
+          reject(new Error('QR decoder did not load (offline?)'));
+        };
+        document.head.append(s);
+      });
+    }
+    return jsqrLoading;
+  }
+  async function makeDetector() {
+    if ('BarcodeDetector' in window && !hook.noBarcodeDetector) {
+      try {
+        const have = await window.BarcodeDetector.getSupportedFormats();
+        const formats = ['qr_code', 'data_matrix', 'code_128'].filter((f) => have.includes(f));
+        if (formats.includes('qr_code')) {
+          const d = new window.BarcodeDetector({ formats });
+          return {
+            name: 'BarcodeDetector',
+            detect: async (video) => {
+              const codes = await d.detect(video);
+              return codes.length ? codes[0].rawValue : null;
+            },
+          };
+        }
+      } catch (e) {
+        /* no usable detector here: fall back to jsQR */
+      }
+    }
+    const jsQR = await loadJsQR();
+    const canvas = document.createElement('canvas');
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    return {
+      name: 'jsQR',
+      detect: async (video) => {
+        const w = video.videoWidth;
+        const h = video.videoHeight;
+        if (!w || !h) return null;
+        // At most 800 px wide: a label at arm's length still has several pixels per module.
+        const scale = Math.min(1, 800 / w);
+        canvas.width = Math.round(w * scale);
+        canvas.height = Math.round(h * scale);
+        ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+        const img = ctx.getImageData(0, 0, canvas.width, canvas.height);
+        const code = jsQR(img.data, img.width, img.height, { inversionAttempts: 'attemptBoth' });
+        return code && code.data ? code.data : null;
+      },
+    };
+  }
   function camera() {
     const btn = $('camera');
-    if (!('BarcodeDetector' in window) || !navigator.mediaDevices) return;
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
     btn.hidden = false;
     let stream = null;
     btn.addEventListener('click', async () => {
@@ -819,7 +955,8 @@
         return;
       }
       try {
-        const detector = new window.BarcodeDetector({ formats: ['qr_code', 'data_matrix', 'code_128'] });
+        const detector = await makeDetector();
+        hook.decoder = detector.name;
         stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
         video.srcObject = stream;
         video.hidden = false;
@@ -828,21 +965,21 @@
         const tick = async () => {
           if (!stream) return;
           try {
-            const codes = await detector.detect(video);
+            const code = await detector.detect(video);
             // The same code held in front of the lens is one scan, not ten.
-            if (codes.length && codes[0].rawValue !== last) {
-              last = codes[0].rawValue;
-              await onScan(last);
+            if (code && code !== last) {
+              last = code;
+              await onScan(code);
             }
           } catch (e) {
             /* a frame that cannot be read: try the next */
           }
-          setTimeout(tick, 250);
+          setTimeout(tick, 200);
         };
         tick();
       } catch (e) {
         stream = null;
-        feedback('Camera unavailable: ' + e.message, false);
+        feedback('Camera unavailable 摄像头不可用: ' + e.message, false);
       }
     });
   }
@@ -854,6 +991,15 @@
     render();
     const scan = $('scan');
     scan.addEventListener('keydown', (e) => {
+      // Some wedge scanners type the GS separator (FNC1 inside GS1 codes) as Ctrl+].
+      if (e.ctrlKey && (e.key === ']' || e.code === 'BracketRight' || e.key === '\u001d')) {
+        e.preventDefault();
+        const a = scan.selectionStart ?? scan.value.length;
+        const b = scan.selectionEnd ?? scan.value.length;
+        scan.value = scan.value.slice(0, a) + '\u001d' + scan.value.slice(b);
+        scan.setSelectionRange(a + 1, a + 1);
+        return;
+      }
       if (e.key === 'Enter') {
         e.preventDefault();
         const v = scan.value;
@@ -882,6 +1028,7 @@
     });
     $('asn').value = work.asn || '';
     $('submit').addEventListener('click', submit);
+    $('new-key').addEventListener('click', newStationKey);
     $('clear').addEventListener('click', () => setMode(work.mode));
     window.addEventListener('online', async () => {
       setNet(true);

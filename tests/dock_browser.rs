@@ -1234,3 +1234,624 @@ async fn submit_sign_in(d: &Driver) {
     )
     .await;
 }
+
+/// Sign-in limits (per address, per user name), `Secure` cookies behind HTTPS,
+/// the station-status endpoint through enroll → approve → revoke, and the admin
+/// page's lists, over plain HTTP.
+#[tokio::test]
+async fn dock_sign_in_limits_station_status_and_admin_lists() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_server, base, data, pg) = start(tmp.path()).await;
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(&p)
+            .expect("token")
+            .trim()
+            .to_owned()
+    };
+    let admin = read(data.join("admin.token"));
+    let b1_token = read(data.join(format!("keys/{B1}.token")));
+    let shop_token = read(data.join("keys/greenleaf-mart.token"));
+    let b1_ks = data.join(format!("keys/{B1}.json"));
+    let b1_ks = b1_ks.to_str().expect("path");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for name in ["anna", "ben"] {
+        let r = http
+            .post(format!("{base}/api/v1/dock/users"))
+            .bearer_auth(&admin)
+            .json(&json!({"party": B1, "name": name, "password": "dock-pass-123"}))
+            .send()
+            .await
+            .expect("add");
+        assert_eq!(r.status(), 201);
+    }
+
+    // `Secure` only when the request came through HTTPS (a proxy says so).
+    let r = http
+        .get(format!("{base}/dock/login"))
+        .send()
+        .await
+        .expect("login");
+    assert!(
+        !set_cookies(&r)[0].contains("Secure"),
+        "{:?}",
+        set_cookies(&r)
+    );
+    let r = http
+        .get(format!("{base}/dock/login"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .expect("login");
+    let set = set_cookies(&r);
+    assert!(set[0].contains("; Secure"), "{set:?}");
+    let pre = cookie_value(&set, "suyuan_dock_login").expect("login cookie");
+
+    let attempt = |name: &str, pw: &str| {
+        http.post(format!("{base}/dock/login"))
+            .header("x-forwarded-proto", "https")
+            .header(reqwest::header::COOKIE, format!("suyuan_dock_login={pre}"))
+            .form(&[
+                ("party", B1),
+                ("name", name),
+                ("password", pw),
+                ("csrf", &pre),
+            ])
+            .send()
+    };
+    // Guessing anna's password: five tries, then her name is locked for a while.
+    for _ in 0..5 {
+        assert_eq!(
+            attempt("anna", "guess-1234").await.expect("post").status(),
+            401
+        );
+    }
+    let r = attempt("anna", "dock-pass-123").await.expect("post");
+    assert_eq!(r.status(), 429, "even the right password waits");
+    assert!(r.headers().contains_key(reqwest::header::RETRY_AFTER));
+    let page = r.text().await.expect("html");
+    assert!(
+        page.contains("Too many sign-in attempts for this user"),
+        "{page}"
+    );
+    // Another user from the same address still signs in, with a Secure session cookie.
+    let r = attempt("ben", "dock-pass-123").await.expect("post");
+    assert_eq!(r.status(), 303);
+    let set = set_cookies(&r);
+    let session = cookie_value(&set, "suyuan_dock").expect("session");
+    assert!(
+        set.iter()
+            .any(|c| c.starts_with("suyuan_dock=") && c.contains("; Secure")),
+        "{set:?}"
+    );
+    // A flood from this address: answered 429 with plain words, never a crash.
+    let mut codes = Vec::new();
+    for i in 0..12 {
+        codes.push(
+            attempt(&format!("nobody{i}"), "guess-1234")
+                .await
+                .expect("post")
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(codes.last(), Some(&429), "{codes:?}");
+    let r = attempt("ben", "dock-pass-123").await.expect("post");
+    assert_eq!(r.status(), 429);
+    assert!(r
+        .text()
+        .await
+        .expect("html")
+        .contains("Too many sign-in attempts from this device"));
+    let health = http
+        .get(format!("{base}/api/v1/health"))
+        .send()
+        .await
+        .expect("health");
+    assert!(health.status().is_success());
+
+    // Station status: pending after enrollment, approved by the CLI, revoked by the CLI.
+    let jar = format!("suyuan_dock={session}");
+    let page = http
+        .get(format!("{base}/dock"))
+        .header(reqwest::header::COOKIE, &jar)
+        .send()
+        .await
+        .expect("dock")
+        .text()
+        .await
+        .expect("html");
+    let csrf = page
+        .split("data-csrf=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf in page")
+        .to_owned();
+    let key = suyuan::keystore::Keystore::generate(suyuan::domain::party::Slug::parse(B1).unwrap());
+    let v: Value = http
+        .post(format!("{base}/dock/api/stations"))
+        .header(reqwest::header::COOKIE, &jar)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"public_key": key.public_key(), "label": "dock 9"}))
+        .send()
+        .await
+        .expect("enroll")
+        .json()
+        .await
+        .expect("json");
+    let pending = v["station"]["id"].as_i64().expect("id").to_string();
+    let status = || async {
+        let r = http
+            .get(format!("{base}/dock/api/station?key_id={}", key.key_id))
+            .header(reqwest::header::COOKIE, &jar)
+            .send()
+            .await
+            .expect("status");
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.expect("json")
+    };
+    let s = status().await;
+    assert_eq!(s["state"], "pending", "{s}");
+    assert!(s["server_time"].as_str().is_some(), "{s}");
+    let r = http
+        .get(format!("{base}/dock/api/station"))
+        .header(reqwest::header::COOKIE, &jar)
+        .send()
+        .await
+        .expect("status");
+    assert_eq!(r.status(), 400, "no key_id");
+    let signer = ["--server", &base, "--token", &b1_token, "--keystore", b1_ks];
+    let mut a: Vec<&str> = vec!["key", "approve"];
+    a.extend(signer);
+    a.extend(["--pending", &pending]);
+    cli(&a, "");
+    assert_eq!(status().await["state"], "approved");
+
+    // The admin lists: stations with their state, users by name; not for another party.
+    let list = |token: &str, what: &str| {
+        http.get(format!("{base}/api/v1/dock/{what}?party={B1}"))
+            .bearer_auth(token)
+            .send()
+    };
+    let v: Value = list(&b1_token, "stations")
+        .await
+        .expect("stations")
+        .json()
+        .await
+        .expect("json");
+    let row = v["stations"]
+        .as_array()
+        .expect("stations")
+        .iter()
+        .find(|s| s["station"]["key_id"] == key.key_id.as_str())
+        .cloned()
+        .expect("our station listed");
+    assert_eq!(row["state"], "approved", "{v}");
+    assert_eq!(row["role"], "dock", "{v}");
+    let v: Value = list(&b1_token, "users")
+        .await
+        .expect("users")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["users"], json!(["anna", "ben"]), "{v}");
+    assert!(!v.to_string().contains("argon2"), "{v}");
+    assert_eq!(
+        list(&shop_token, "users").await.expect("users").status(),
+        403
+    );
+    assert_eq!(
+        list(&shop_token, "stations")
+            .await
+            .expect("stations")
+            .status(),
+        403
+    );
+    let admin_page = http
+        .get(format!("{base}/dock/admin"))
+        .send()
+        .await
+        .expect("admin page");
+    assert_eq!(admin_page.status(), 200);
+    assert!(admin_page
+        .text()
+        .await
+        .expect("html")
+        .contains("dock_admin.js"));
+
+    let pk = key.public_key();
+    let mut a: Vec<&str> = vec!["key", "revoke"];
+    a.extend(signer);
+    a.extend(["--public-key", &pk, "--reason", "handheld lost"]);
+    cli(&a, "");
+    let s = status().await;
+    assert_eq!(s["state"], "revoked", "{s}");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revoked at"),
+        "{s}"
+    );
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ask your admin"),
+        "{s}"
+    );
+    let v: Value = list(&b1_token, "stations")
+        .await
+        .expect("stations")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["stations"][0]["state"], "revoked", "{v}");
+    if let Some(db) = pg {
+        db.drop_db().await;
+    }
+}
+
+/// A Y4M video (what Chromium's fake camera plays) of one QR code, 640×480 grey.
+fn qr_video(path: &Path, text: &str) {
+    let code = qrcode::QrCode::new(text.as_bytes()).expect("qr");
+    let n = code.width();
+    let colors = code.to_colors();
+    let (w, h) = (640usize, 480usize);
+    let module = (h - 80) / (n + 8);
+    let size = module * (n + 8);
+    let (x0, y0) = ((w - size) / 2, (h - size) / 2);
+    let mut y = vec![235u8; w * h];
+    for r in 0..n {
+        for c in 0..n {
+            if colors[r * n + c] == qrcode::Color::Dark {
+                for dy in 0..module {
+                    let row = y0 + (r + 4) * module + dy;
+                    let col = x0 + (c + 4) * module;
+                    y[row * w + col..row * w + col + module].fill(16);
+                }
+            }
+        }
+    }
+    let mut out = format!("YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for _ in 0..2 {
+        out.extend_from_slice(b"FRAME\n");
+        out.extend_from_slice(&y);
+        out.extend(std::iter::repeat_n(128u8, w * h / 2));
+    }
+    std::fs::write(path, out).expect("y4m");
+}
+
+/// The outbox as the page holds it: (queued, refused) entries.
+async fn outbox(d: &Driver) -> (u64, u64) {
+    let v = d
+        .js_async(
+            "const done = arguments[arguments.length - 1]; \
+             window.suyuanDock.outbox().then(o => done([o.filter(e => !e.failed).length, o.filter(e => e.failed).length]));",
+            json!([]),
+        )
+        .await;
+    (v[0].as_u64().expect("n"), v[1].as_u64().expect("n"))
+}
+
+/// The dock page's gaps and bad input: a camera without BarcodeDetector decodes
+/// with the vendored jsQR; a wedge scanner's Ctrl+] (GS) and AIM symbology
+/// identifiers; an unpacked case said in plain words; a session that expires
+/// with unsynced work (kept, synced after signing in again); a station clock
+/// hours off (events dated by the server's clock); a revoked station (told at
+/// once, work kept, re-signed with a new approved key).
+#[tokio::test]
+async fn dock_camera_fallback_wedge_gs_expired_session_clock_and_revoked_station() {
+    let (Some(chromium), Some(chromedriver)) = (which("chromium"), which("chromedriver")) else {
+        println!("skipping: chromium not installed");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_server, base, data, pg) = start(tmp.path()).await;
+    let info = suyuan::demo::read_info(&data).expect("demo.json");
+    let keys = data.join("keys");
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(&p)
+            .expect("token")
+            .trim()
+            .to_owned()
+    };
+    let admin = read(data.join("admin.token"));
+    let factory_token = read(keys.join(format!("{FACTORY}.token")));
+    let b1_token = read(keys.join(format!("{B1}.token")));
+    let factory_ks = keys.join(format!("{FACTORY}.json"));
+    let factory_ks = factory_ks.to_str().expect("path");
+    let b1_ks = keys.join(format!("{B1}.json"));
+    let b1_ks = b1_ks.to_str().expect("path");
+    let batch = info.batch_id.clone();
+    let gtin = suyuan::demo::demo_gtin();
+    let lot = suyuan::demo::LOT;
+    cli(
+        &[
+            "dock-user",
+            "add",
+            "--server",
+            &base,
+            "--token",
+            &admin,
+            "--party",
+            B1,
+            "--name",
+            "anna",
+        ],
+        "dock-pass-123\n",
+    );
+    // B1 holds units 300..599 of the demo batch; the factory packs 710..711 into a
+    // case and unpacks it again.
+    let fsign = [
+        "--server",
+        &base,
+        "--token",
+        &factory_token,
+        "--keystore",
+        factory_ks,
+    ];
+    let bsign = ["--server", &base, "--token", &b1_token, "--keystore", b1_ks];
+    let body = "06901234560000077";
+    let unpacked = format!("{body}{}", suyuan::gs1::check_digit(body));
+    let mut a: Vec<&str> = vec!["pack"];
+    a.extend(fsign);
+    a.extend([
+        "--batch", &batch, "--range", "710..711", "--into", &unpacked,
+    ]);
+    cli(&a, "");
+    let mut a: Vec<&str> = vec!["unpack"];
+    a.extend(fsign);
+    a.extend(["--into", &unpacked]);
+    cli(&a, "");
+
+    // The fake camera shows a pallet label (an SSCC as a GS1 Digital Link).
+    let body = "06901234560000078";
+    let camera_sscc = format!("{body}{}", suyuan::gs1::check_digit(body));
+    let video = tmp.path().join("qr.y4m");
+    qr_video(&video, &format!("https://id.example.com/00/{camera_sscc}"));
+    let fake = format!("--use-file-for-fake-video-capture={}", video.display());
+    let (_driver, d) = start_browser(
+        &chromedriver,
+        &chromium,
+        &tmp.path().join("profile"),
+        &[
+            "--window-size=1024,900",
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            &fake,
+        ],
+        json!({}),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    sign_in(&d, &base, B1, "anna", "dock-pass-123").await;
+    let pending = d
+        .until(
+            "a pending station number",
+            "return document.getElementById('station-id').textContent;",
+        )
+        .await;
+    let pending = pending.as_str().expect("id").to_owned();
+    let mut a: Vec<&str> = vec!["key", "approve"];
+    a.extend(bsign);
+    a.extend(["--pending", &pending]);
+    cli(&a, "");
+    d.until(
+        "the station to be approved",
+        "return document.getElementById('station').dataset.state === 'approved';",
+    )
+    .await;
+
+    // Camera without BarcodeDetector: the page loads jsQR and reads the label.
+    d.click(".mode[data-mode=pack]").await;
+    d.js("window.suyuanDock.noBarcodeDetector = true;", json!([]))
+        .await;
+    d.click("#camera").await;
+    d.until(
+        "the camera's SSCC as the pack target",
+        &format!("return document.getElementById('pack-parent').textContent === '{camera_sscc}';"),
+    )
+    .await;
+    assert_eq!(
+        d.js("return window.suyuanDock.decoder;", json!([])).await,
+        "jsQR"
+    );
+    d.click("#camera").await;
+
+    // Wedge scanners: GS typed as Ctrl+], with and without AIM symbology identifiers.
+    d.click(".mode[data-mode=ship]").await;
+    d.click("#ship-to option[value='greenleaf-mart']").await;
+    const CTRL: &str = "\u{E009}";
+    const RELEASE: &str = "\u{E000}";
+    for (aim, serial) in [("]d2", 500), ("]Q3", 501), ("", 502)] {
+        let code = format!("{aim}01{gtin}10{lot}{CTRL}]{RELEASE}21{serial}{ENTER}");
+        d.type_into("#scan", &code).await;
+        d.until(
+            &format!("unit {serial} in the list"),
+            &format!(
+                "return [...document.querySelectorAll('#list tbody tr.ok')].some(r => r.textContent.includes('unit {serial}'));"
+            ),
+        )
+        .await;
+    }
+    // A case that was unpacked is refused in plain words, and not added.
+    d.type_into("#scan", &format!("]C100{unpacked}{ENTER}"))
+        .await;
+    scan_feedback(&d, false, "already unpacked").await;
+    assert_eq!(
+        d.js(
+            "return document.querySelectorAll('#list tbody tr').length;",
+            json!([])
+        )
+        .await,
+        3
+    );
+
+    // The session ends on the server (as when it expires) before the work is sent.
+    let cookie = d
+        .call(reqwest::Method::GET, "/cookie/suyuan_dock", None)
+        .await;
+    let value = cookie["value"].as_str().expect("session cookie").to_owned();
+    let csrf = d.js("return document.body.dataset.csrf;", json!([])).await;
+    let r = http
+        .post(format!("{base}/dock/logout"))
+        .header(reqwest::header::COOKIE, format!("suyuan_dock={value}"))
+        .form(&[("csrf", csrf.as_str().expect("csrf"))])
+        .send()
+        .await
+        .expect("logout");
+    assert!(r.status().is_success() || r.status().is_redirection());
+    d.click("#submit").await;
+    scan_feedback(&d, false, "Session expired").await;
+    d.until(
+        "the sign-in link",
+        "return !document.getElementById('relogin').hidden;",
+    )
+    .await;
+    assert_eq!(outbox(&d).await, (1, 0), "the work is kept");
+    let u = unit(&http, &base, &batch, 500).await;
+    assert_eq!(u["holding"]["disposition"], "active", "not sent: {u}");
+    // Signing in again sends it.
+    d.click("#relogin").await;
+    d.until(
+        "the sign-in form",
+        "return !!document.getElementById('login');",
+    )
+    .await;
+    d.type_into("#party", B1).await;
+    d.type_into("#name", "anna").await;
+    d.type_into("#password", "dock-pass-123").await;
+    submit_sign_in(&d).await;
+    d.until(
+        "the kept shipment to sync",
+        "return document.getElementById('outbox-count').dataset.count === '0' && \
+         document.getElementById('log').textContent.includes('ship stored');",
+    )
+    .await;
+    for i in [500, 501, 502] {
+        let u = unit(&http, &base, &batch, i).await;
+        assert_eq!(u["holding"]["disposition"], "in_transit", "unit {i}: {u}");
+        assert_eq!(u["holding"]["dest"], "greenleaf-mart", "unit {i}: {u}");
+    }
+
+    // A station clock three hours fast: the page says so and dates events by the server.
+    d.js(
+        "const real = Date.now.bind(Date); Date.now = () => real() + 3 * 3600 * 1000; \
+         window.suyuanDock.checkStation();",
+        json!([]),
+    )
+    .await;
+    let warn = d
+        .until(
+            "the clock warning",
+            "const c = document.getElementById('clock'); return c.hidden ? null : c.textContent;",
+        )
+        .await;
+    assert!(
+        warn.as_str().unwrap_or_default().contains("3 h ahead"),
+        "{warn}"
+    );
+    d.click(".mode[data-mode=ship]").await;
+    d.click("#ship-to option[value='greenleaf-mart']").await;
+    d.type_into("#scan", &format!("(01){gtin}(10){lot}(21)503{ENTER}"))
+        .await;
+    d.until(
+        "unit 503 in the list",
+        "return document.querySelectorAll('#list tbody tr.ok').length === 1;",
+    )
+    .await;
+    d.click("#submit").await;
+    d.until(
+        "the shipment dated by the server clock",
+        "return document.getElementById('outbox-count').dataset.count === '0' && \
+         document.getElementById('log').textContent.split('ship stored').length === 3;",
+    )
+    .await;
+    let u = unit(&http, &base, &batch, 503).await;
+    let last = u["history"].as_array().and_then(|h| h.last()).cloned();
+    let time = last.unwrap_or_default()["time"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let now = suyuan::domain::time::Timestamp::now().unix();
+    let t = suyuan::domain::time::Timestamp::parse(&time)
+        .expect("time")
+        .unix();
+    assert!((now - t).abs() < 600, "event time {time} is not near now");
+
+    // Revoked while in use: the refusal is shown as a station problem, the work is kept.
+    let pk = d
+        .js_async(
+            "const done = arguments[arguments.length - 1]; \
+             const r = indexedDB.open('suyuan-dock'); \
+             r.onsuccess = () => { const g = r.result.transaction('keys').objectStore('keys').get(arguments[0]); \
+             g.onsuccess = () => done(g.result.pub); };",
+            json!([B1]),
+        )
+        .await;
+    let pk = pk.as_str().expect("public key").to_owned();
+    let mut a: Vec<&str> = vec!["key", "revoke"];
+    a.extend(bsign);
+    a.extend(["--public-key", &pk, "--reason", "handheld lost"]);
+    cli(&a, "");
+    d.type_into("#scan", &format!("(01){gtin}(10){lot}(21)504{ENTER}"))
+        .await;
+    d.until(
+        "unit 504 in the list",
+        "return document.querySelectorAll('#list tbody tr.ok').length === 1;",
+    )
+    .await;
+    d.click("#submit").await;
+    let text = d
+        .until(
+            "the revoked station message",
+            "const s = document.getElementById('station'); \
+             return s.dataset.state === 'revoked' ? s.textContent : null;",
+        )
+        .await;
+    assert!(
+        text.as_str().unwrap_or_default().contains("ask your admin"),
+        "{text}"
+    );
+    assert_eq!(outbox(&d).await, (1, 0), "kept, not dropped as refused");
+    // A new station key, approved, sends the kept work signed with it.
+    d.click("#new-key").await;
+    let again = d
+        .until(
+            "a new pending station number",
+            &format!(
+                "const t = document.getElementById('station-id').textContent; \
+                 return t && t !== '{pending}' && document.getElementById('station').dataset.state === 'pending' ? t : null;"
+            ),
+        )
+        .await;
+    let again = again.as_str().expect("id").to_owned();
+    let mut a: Vec<&str> = vec!["key", "approve"];
+    a.extend(bsign);
+    a.extend(["--pending", &again]);
+    cli(&a, "");
+    d.until(
+        "the kept shipment to go out with the new key",
+        "return document.getElementById('outbox-count').dataset.count === '0' && \
+         document.getElementById('log').textContent.split('ship stored').length === 4;",
+    )
+    .await;
+    let u = unit(&http, &base, &batch, 504).await;
+    assert_eq!(u["holding"]["disposition"], "in_transit", "{u}");
+    let key_now = d
+        .js(
+            "return document.getElementById('station-key').textContent;",
+            json!([]),
+        )
+        .await;
+    let last = u["history"].as_array().and_then(|h| h.last()).cloned();
+    assert_eq!(last.unwrap_or_default()["key"], key_now, "{u}");
+
+    let _ = http.delete(&d.session).send().await;
+    if let Some(db) = pg {
+        db.drop_db().await;
+    }
+}

@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// Log as JSON lines.
     #[arg(long)]
     pub log_json: bool,
+    /// Mark the dock's cookies `Secure` (serving behind HTTPS). Requests with
+    /// `X-Forwarded-Proto: https` get `Secure` cookies without it.
+    #[arg(long, env = "SUYUAN_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 /// Opens the database and makes sure the log key and an operator token exist.
@@ -167,6 +171,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         sub.init();
     }
     let _lock = lock_sqlite(&args.data)?;
+    http::dock::set_secure_cookies(args.secure_cookies);
     let (store, admin) = open_initialised(&args.data).await?;
     if let Some(t) = &admin {
         println!(

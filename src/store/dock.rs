@@ -189,6 +189,34 @@ mod tests {
         assert_eq!(a, b, "the same key again is the same station");
         assert_eq!(store.pending_station(a.id).await.unwrap(), Some(a.clone()));
         assert_eq!(store.pending_station(a.id + 99).await.unwrap(), None);
+
+        // The admin page's lists: newest station first, names only.
+        let c = store
+            .add_pending_station(&PendingStation {
+                public_key: "pk2".into(),
+                key_id: "k2".into(),
+                ..st.clone()
+            })
+            .await
+            .unwrap();
+        let listed = store.dock_stations(&slug).await.unwrap();
+        assert_eq!(listed, vec![c, a.clone()]);
+        let other = Slug::parse("nobody-here").unwrap();
+        assert!(store.dock_stations(&other).await.unwrap().is_empty());
+        store
+            .add_dock_user(
+                &DockUser {
+                    name: "aaron".into(),
+                    ..user.clone()
+                },
+                3,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.dock_user_names(&slug).await.unwrap(),
+            vec!["aaron".to_owned(), "anna".to_owned()]
+        );
     }
 
     #[tokio::test]

@@ -333,6 +333,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<dock::PendingStation, StoreError>;
     /// A pending station by id.
     async fn pending_station(&self, id: i64) -> Result<Option<dock::PendingStation>, StoreError>;
+    /// Every station a party's browsers enrolled, newest first (the admin page's list).
+    async fn dock_stations(&self, party: &Slug) -> Result<Vec<dock::PendingStation>, StoreError>;
+    /// A party's dock user names, sorted (never their hashes).
+    async fn dock_user_names(&self, party: &Slug) -> Result<Vec<String>, StoreError>;
 
     // Trace (issue 7)
     /// Batches whose record lists an input from `supplier_lot` (from `supplier`, if given), oldest first.

@@ -125,3 +125,122 @@ async fn pallet_of_cases_ships_and_receives_with_one_scan_each() {
         .await;
     assert_eq!(code, 404);
 }
+
+/// Bad input at the dock: a pallet's contents cannot be taken out once its ASN
+/// is signed (the shipper cannot unpack it in transit, and the database is
+/// unchanged by the attempt); a receipt naming a container of
+/// another shipment, or the same case twice, is refused and changes nothing;
+/// one scan of the pallet then receives exactly what the ASN covered.
+#[tokio::test]
+async fn shipped_pallet_contents_are_fixed_until_received() {
+    let app = spawn_app().await;
+    let factory = app.party("acme-dairy", "factory").await;
+    let b1 = app.party("north-wholesale", "b1").await;
+    let a = mint(&factory, "LA", 100).await;
+    simple(&factory, EventType::Packing, vec![range(a, 0, 23)], |e| {
+        e.parent = Some(sscc(11))
+    })
+    .await
+    .unwrap();
+    simple(&factory, EventType::Packing, vec![range(a, 24, 47)], |e| {
+        e.parent = Some(sscc(12))
+    })
+    .await
+    .unwrap();
+    simple(&factory, EventType::Packing, vec![], |e| {
+        e.parent = Some(sscc(19));
+        e.containers = vec![sscc(11), sscc(12)];
+    })
+    .await
+    .unwrap();
+    // A case of another shipment, packed and shipped separately.
+    simple(&factory, EventType::Packing, vec![range(a, 48, 59)], |e| {
+        e.parent = Some(sscc(13))
+    })
+    .await
+    .unwrap();
+    let mut ev = suyuan::client::draft_event(&factory.ks, EventType::Shipping, vec![]);
+    ev.containers = vec![sscc(19)];
+    ev.to = Some(b1.ks.party.clone());
+    ev.asn = Some("ASN-P19".into());
+    let v = factory.client.submit_event(&factory.ks, ev).await.unwrap();
+    let shipment = suyuan::domain::statement::BatchId::parse(v["id"].as_str().unwrap()).unwrap();
+    let mut ev = suyuan::client::draft_event(&factory.ks, EventType::Shipping, vec![]);
+    ev.containers = vec![sscc(13)];
+    ev.to = Some(b1.ks.party.clone());
+    factory.client.submit_event(&factory.ks, ev).await.unwrap();
+    let before = app.dump().await;
+
+    // The shipper cannot change the pallet while it travels.
+    let err = simple(&factory, EventType::Unpacking, vec![], |e| {
+        e.parent = Some(sscc(19))
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(status(&err), 422, "{err}");
+    // (Adding to it in transit is not refused yet: see the ignored test below.)
+    // The receiver cannot receive another shipment's case under this ASN, nor a case twice.
+    let recv = |containers: Vec<Sscc>| {
+        let mut ev = suyuan::client::draft_event(&b1.ks, EventType::Receiving, vec![]);
+        ev.containers = containers;
+        ev.shipment = Some(shipment);
+        b1.client.submit_event(&b1.ks, ev)
+    };
+    let err = recv(vec![sscc(13)]).await.unwrap_err();
+    assert_eq!(status(&err), 422, "{err}");
+    let err = recv(vec![sscc(19), sscc(19)]).await.unwrap_err();
+    assert!(matches!(status(&err), 400 | 422), "{err}");
+    assert_eq!(app.dump().await, before, "refusals change nothing");
+
+    // One scan of the pallet receives exactly what the ASN covered.
+    recv(vec![sscc(19)]).await.unwrap();
+    for (i, holder) in [
+        (0, "north-wholesale"),
+        (47, "north-wholesale"),
+        (60, "acme-dairy"),
+    ] {
+        assert_eq!(
+            app.store
+                .unit(&a, i)
+                .await
+                .unwrap()
+                .unwrap()
+                .holder
+                .as_str(),
+            holder,
+            "unit {i}"
+        );
+    }
+    assert!(app.store.in_shipment(&shipment).await.unwrap().is_empty());
+}
+
+/// Known gap (found by the dock bad-input review, not fixed): the shipper can
+/// still pack more units into a pallet that is in transit, so the pallet's
+/// contents change after its ASN was signed. The packing rule checks only the
+/// units put in, not the state of the container's current contents; the fix
+/// belongs in the packing rule (aggregation/custody) and the store's packing path.
+#[tokio::test]
+#[ignore = "known gap: packing into a container that is in transit is accepted"]
+async fn shipper_cannot_add_to_a_pallet_in_transit() {
+    let app = spawn_app().await;
+    let factory = app.party("acme-dairy", "factory").await;
+    let b1 = app.party("north-wholesale", "b1").await;
+    let a = mint(&factory, "LA", 100).await;
+    simple(&factory, EventType::Packing, vec![range(a, 0, 23)], |e| {
+        e.parent = Some(sscc(21))
+    })
+    .await
+    .unwrap();
+    let mut ev = suyuan::client::draft_event(&factory.ks, EventType::Shipping, vec![]);
+    ev.containers = vec![sscc(21)];
+    ev.to = Some(b1.ks.party.clone());
+    factory.client.submit_event(&factory.ks, ev).await.unwrap();
+    let before = app.dump().await;
+    let err = simple(&factory, EventType::Packing, vec![range(a, 60, 61)], |e| {
+        e.parent = Some(sscc(21))
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(status(&err), 422, "{err}");
+    assert_eq!(app.dump().await, before);
+}

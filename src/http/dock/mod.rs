@@ -12,7 +12,7 @@ use argon2::Argon2;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -22,6 +22,8 @@ use axum::{Form, Json, Router};
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 
 use super::auth::{token_hash, Auth};
 use super::error::ApiError;
@@ -31,6 +33,10 @@ use crate::domain::time::Timestamp;
 use crate::sign::{self, Kind};
 use crate::store::dock::{DockSession, DockUser, PendingStation};
 use crate::store::TokenOwner;
+
+mod admin;
+mod limit;
+mod station;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "suyuan_dock";
@@ -43,20 +49,70 @@ pub const SESSION_SECONDS: i64 = 12 * 3600;
 
 const DOCK_JS: &str = include_str!("../../../assets/dock.js");
 const DOCK_CSS: &str = include_str!("../../../assets/dock.css");
+// The camera fallback's QR decoder (assets/vendor/jsqr, Apache-2.0); the page
+// fetches it only when the browser has no BarcodeDetector.
+const JSQR_JS: &str = include_str!("../../../assets/vendor/jsqr/jsQR.js");
+
+static SECURE_COOKIES: OnceLock<bool> = OnceLock::new();
+
+/// Marks every dock cookie `Secure` (for `serve --secure-cookies`, behind HTTPS).
+/// Set once at start; a request with `X-Forwarded-Proto: https` gets `Secure` anyway.
+pub fn set_secure_cookies(on: bool) {
+    let _ = SECURE_COOKIES.set(on);
+}
+
+/// Whether cookies set in answer to this request must be `Secure`.
+fn secure(headers: &HeaderMap) -> bool {
+    SECURE_COOKIES.get().copied().unwrap_or(false)
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+}
+
+/// The client's address as the socket saw it (none when the server runs without connect info).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
 
 /// Routes of the dock pages and their admin API.
 pub fn router() -> Router<AppState> {
+    // One set of sign-in limits per router, so each server (and each test server) has its own.
+    let limits = Arc::new(limit::SignInLimits::default());
+    let sign_in = move |State(s): State<AppState>,
+                        ip: ClientIp,
+                        headers: HeaderMap,
+                        form: Form<LoginForm>| {
+        let limits = limits.clone();
+        async move { login(s, &limits, ip, headers, form).await }
+    };
     Router::new()
         .route("/dock", get(page))
-        .route("/dock/login", get(login_page).post(login))
+        .route("/dock/login", get(login_page).post(sign_in))
         .route("/dock/logout", post(logout))
         .route("/dock/assets/dock.js", get(js))
         .route("/dock/assets/dock.css", get(css))
+        .route("/dock/assets/jsQR.js", get(jsqr))
         .route("/dock/api/stations", post(enroll))
+        .route("/dock/api/station", get(station::status))
+        .route("/dock/admin", get(admin::page))
+        .route("/dock/assets/dock_admin.js", get(admin::js))
+        .route("/api/v1/dock/stations", get(admin::stations))
         .route("/dock/api/shipments", get(shipments))
         .route("/dock/api/events", post(submit_event))
         .route("/dock/api/feedback", get(feedback))
-        .route("/api/v1/dock/users", post(add_user))
+        .route("/api/v1/dock/users", post(add_user).get(admin::users))
         .route("/api/v1/dock/stations/{id}", get(pending))
 }
 
@@ -82,9 +138,12 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn set_cookie(name: &str, value: &str, max_age: i64) -> HeaderValue {
-    // HttpOnly: page scripts never need it; SameSite=Strict: no cross-site request carries it.
-    let c = format!("{name}={value}; Path=/dock; HttpOnly; SameSite=Strict; Max-Age={max_age}");
+fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> HeaderValue {
+    // HttpOnly: page scripts never need it; SameSite=Strict: no cross-site request carries it;
+    // Secure behind HTTPS, so a plain-HTTP request never carries the session.
+    let secure = if secure { "; Secure" } else { "" };
+    let c =
+        format!("{name}={value}; Path=/dock; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -171,7 +230,13 @@ async fn page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response,
     Ok(html(StatusCode::OK, page.render()))
 }
 
-fn login_form(status: StatusCode, error: Option<&str>, party: &str, name: &str) -> Response {
+fn login_form(
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+    party: &str,
+    name: &str,
+) -> Response {
     let csrf = random_token();
     let page = LoginPage {
         csrf: &csrf,
@@ -180,13 +245,15 @@ fn login_form(status: StatusCode, error: Option<&str>, party: &str, name: &str) 
         name,
     };
     let mut r = html(status, page.render());
-    r.headers_mut()
-        .insert(SET_COOKIE, set_cookie(LOGIN_COOKIE, &csrf, 3600));
+    r.headers_mut().insert(
+        SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, &csrf, 3600, secure(headers)),
+    );
     r
 }
 
-async fn login_page() -> Response {
-    login_form(StatusCode::OK, None, "", "")
+async fn login_page(headers: HeaderMap) -> Response {
+    login_form(&headers, StatusCode::OK, None, "", "")
 }
 
 /// The sign-in form.
@@ -224,19 +291,45 @@ fn password_ok(password: &str, phc: &str) -> bool {
 }
 
 async fn login(
-    State(s): State<AppState>,
+    s: AppState,
+    limits: &limit::SignInLimits,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
     let pre = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if pre.is_empty() || !same_secret(pre, &f.csrf) {
         return Ok(login_form(
+            &headers,
             StatusCode::FORBIDDEN,
             Some("The form expired. Please sign in again."),
             &f.party,
             &f.name,
         ));
     }
+    // Limits first: a refused attempt costs no argon2 work and no database read.
+    let too_many = |r: limit::Refusal| {
+        tracing::warn!(ip = ?ip, party = %f.party.trim(), "dock sign-in refused: {r:?}");
+        let mut resp = login_form(
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(r.message()),
+            &f.party,
+            &f.name,
+        );
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from(r.retry_after()),
+        );
+        resp
+    };
+    if let Err(r) = limits.admit(ip, &f.party, &f.name) {
+        return Ok(too_many(r));
+    }
+    let _permit = match limits.check_permit().await {
+        Ok(p) => p,
+        Err(r) => return Ok(too_many(r)),
+    };
     let user = s
         .ledger
         .store
@@ -254,6 +347,7 @@ async fn login(
         Some(u) if ok => u,
         _ => {
             return Ok(login_form(
+                &headers,
                 StatusCode::UNAUTHORIZED,
                 Some("Wrong party, name or password."),
                 &f.party,
@@ -274,11 +368,12 @@ async fn login(
     tracing::info!(party = %user.party, user = %user.name, "dock sign-in");
     let mut r = redirect("/dock");
     let h = r.headers_mut();
+    let sec = secure(&headers);
     h.append(
         SET_COOKIE,
-        set_cookie(SESSION_COOKIE, &value, SESSION_SECONDS),
+        set_cookie(SESSION_COOKIE, &value, SESSION_SECONDS, sec),
     );
-    h.append(SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0));
+    h.append(SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0, sec));
     Ok(r)
 }
 
@@ -291,6 +386,7 @@ pub struct CsrfForm {
 async fn logout(
     State(s): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, ApiError> {
     session.check_csrf(Some(&f.csrf))?;
@@ -299,8 +395,10 @@ async fn logout(
         .delete_dock_session(&session.0.id_hash)
         .await?;
     let mut r = redirect("/dock/login");
-    r.headers_mut()
-        .insert(SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0));
+    r.headers_mut().insert(
+        SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", 0, secure(&headers)),
+    );
     Ok(r)
 }
 
@@ -319,6 +417,10 @@ async fn js() -> Response {
 
 async fn css() -> Response {
     asset("text/css; charset=utf-8", DOCK_CSS)
+}
+
+async fn jsqr() -> Response {
+    asset("text/javascript; charset=utf-8", JSQR_JS)
 }
 
 fn body_text(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {

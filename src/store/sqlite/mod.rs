@@ -977,6 +977,26 @@ impl Store for SqliteStore {
         row.map(dock::pending_row).transpose()
     }
 
+    async fn dock_stations(&self, party: &Slug) -> Result<Vec<dock::PendingStation>, StoreError> {
+        let rows: Vec<dock::StationRow> = sqlx::query_as(
+            "SELECT id, party, public_key, key_id, label, requested_by, created FROM dock_stations \
+             WHERE party = ? ORDER BY id DESC",
+        )
+        .bind(party.as_str())
+        .fetch_all(&self.scans)
+        .await?;
+        rows.into_iter().map(dock::pending_row).collect()
+    }
+
+    async fn dock_user_names(&self, party: &Slug) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM dock_users WHERE party = ? ORDER BY name")
+                .bind(party.as_str())
+                .fetch_all(&self.scans)
+                .await?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
     // Trace (issue 7)
 
     async fn batches_by_supplier_lot(
