@@ -6,7 +6,8 @@
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
-use super::custody::CustodyError;
+use super::custody::{CustodyError, Disposition, Holding};
+use super::party::Slug;
 use super::statement::{EventStatement, EventType, UnitRange};
 use crate::gs1::Sscc;
 
@@ -152,6 +153,35 @@ pub fn pack(
     })
 }
 
+/// Checks that what is already inside a container being added to is held by
+/// the packer and not in transit: a shipment's notice lists the containers it
+/// sent, so their contents must not change until the receiver has them.
+pub fn check_added_to(
+    parent: &Sscc,
+    packer: &Slug,
+    contents: &[Holding],
+) -> Result<(), CustodyError> {
+    for h in contents {
+        if h.disposition == Disposition::InTransit {
+            let to = h
+                .dest
+                .as_ref()
+                .map(|d| format!(" to {d}"))
+                .unwrap_or_default();
+            return Err(err(format!(
+                "{parent} is in transit{to}; nothing can be added to it until it is received"
+            )));
+        }
+        if &h.holder != packer {
+            return Err(err(format!(
+                "{parent} is held by {}; only its holder may add to it",
+                h.holder
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A container and every container inside it.
 fn expand_containers(root: &Sscc, tree: &Tree) -> BTreeSet<Sscc> {
     let mut seen = BTreeSet::new();
@@ -246,6 +276,28 @@ mod tests {
         ev.containers = containers;
         ev.parent = parent;
         ev
+    }
+
+    #[test]
+    fn only_the_holder_adds_to_a_container_and_never_in_transit() {
+        let me = Slug::parse("b1-north").unwrap();
+        let other = Slug::parse("b2-shop").unwrap();
+        let held = |holder: &Slug, disposition| Holding {
+            range: r(0, 9),
+            holder: holder.clone(),
+            disposition,
+            shipment: None,
+            dest: None,
+            recall: None,
+        };
+        assert!(check_added_to(&sscc(1), &me, &[]).is_ok());
+        assert!(check_added_to(&sscc(1), &me, &[held(&me, Disposition::Active)]).is_ok());
+        let mut moving = held(&me, Disposition::InTransit);
+        moving.dest = Some(other.clone());
+        let e = check_added_to(&sscc(1), &me, &[moving]).unwrap_err();
+        assert!(e.to_string().contains("in transit to b2-shop"), "{e}");
+        let e = check_added_to(&sscc(1), &me, &[held(&other, Disposition::Active)]).unwrap_err();
+        assert!(e.to_string().contains("held by b2-shop"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod dock;
 pub mod error;
 pub mod inspect;
 pub mod log;
+pub mod ratelimit;
 pub mod report;
 pub mod report_html;
 pub mod scan;

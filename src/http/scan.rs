@@ -37,10 +37,9 @@ use crate::domain::verdict::Verdict;
 use crate::gs1;
 use crate::ledger::{ScanReport, Scanner};
 
-mod ratelimit;
 mod strings;
 
-use ratelimit::{Rate, RateLimiter};
+use super::ratelimit::{Rate, RateLimiter};
 use strings::{Lang, Strings};
 
 /// Default per-address limit on scan pages: 10 requests/s, bursts of 40.

@@ -518,11 +518,14 @@ impl Store for PgStore {
         };
         let units = aggregation::covered_units(ev, &tree)?;
         let packed = match ev.event_type {
-            EventType::Packing => Some(aggregation::pack(
-                ev,
-                &tree,
-                &memberships(&mut tx, &ev.objects).await?,
-            )?),
+            EventType::Packing => {
+                let p = aggregation::pack(ev, &tree, &memberships(&mut tx, &ev.objects).await?)?;
+                if !p.new {
+                    let contents = contents_held(&mut tx, &p.parent, &tree).await?;
+                    aggregation::check_added_to(&p.parent, &ev.party, &contents)?;
+                }
+                Some(p)
+            }
             _ => None,
         };
         let unpacked = match ev.event_type {
@@ -1446,6 +1449,31 @@ async fn load_tree(
             .fetch_all(&mut *tx)
             .await?;
     tree_from_rows(rows, units)
+}
+
+/// The holdings of everything inside a container on record.
+async fn contents_held(
+    tx: &mut PgConnection,
+    parent: &crate::gs1::Sscc,
+    tree: &aggregation::Tree,
+) -> Result<Vec<Holding>, StoreError> {
+    let ranges = aggregation::expand(std::slice::from_ref(parent), tree)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut out = Vec::new();
+    for r in ranges {
+        let rows = sqlx::query(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = $1 AND first <= $2 AND last >= $3"
+        ))
+        .bind(r.batch.hex())
+        .bind(r.last as i64)
+        .bind(r.first as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            out.push(holding(row)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Containers that already hold any of these units.

@@ -214,13 +214,9 @@ async fn shipped_pallet_contents_are_fixed_until_received() {
     assert!(app.store.in_shipment(&shipment).await.unwrap().is_empty());
 }
 
-/// Known gap (found by the dock bad-input review, not fixed): the shipper can
-/// still pack more units into a pallet that is in transit, so the pallet's
-/// contents change after its ASN was signed. The packing rule checks only the
-/// units put in, not the state of the container's current contents; the fix
-/// belongs in the packing rule (aggregation/custody) and the store's packing path.
+/// A pallet in transit cannot gain contents: its ASN lists what was sent, so
+/// the shipper adding units to it afterwards is refused, and nothing changes.
 #[tokio::test]
-#[ignore = "known gap: packing into a container that is in transit is accepted"]
 async fn shipper_cannot_add_to_a_pallet_in_transit() {
     let app = spawn_app().await;
     let factory = app.party("acme-dairy", "factory").await;

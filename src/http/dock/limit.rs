@@ -7,18 +7,12 @@
 //! password from many addresses; the cap bounds the work whatever the mix.
 //! Limits are per process and in memory, like the scan page's.
 
-// The scan page's token buckets, reused as they are (that module is private to
-// the scan page; this compiles the same file here rather than changing it).
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../scan/ratelimit.rs"]
-mod ratelimit;
-
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ratelimit::{Bucket, Rate, RateLimiter};
+use crate::http::ratelimit::{Bucket, Rate, RateLimiter};
 
 /// Sign-ins per client address: a burst of 10, then one every 2 s.
 const PER_ADDRESS: Rate = Rate {

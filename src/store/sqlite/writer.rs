@@ -292,10 +292,17 @@ async fn append_event(
     let packed = match ev.event_type {
         EventType::Packing => {
             let inside = memberships(tx, &ev.objects).await?;
-            match aggregation::pack(ev, &tree, &inside) {
-                Ok(p) => Some(p),
+            let p = match aggregation::pack(ev, &tree, &inside) {
+                Ok(p) => p,
                 Err(e) => return Ok(Err(e.into())),
+            };
+            if !p.new {
+                let contents = contents_held(tx, &p.parent, &tree).await?;
+                if let Err(e) = aggregation::check_added_to(&p.parent, &ev.party, &contents) {
+                    return Ok(Err(e.into()));
+                }
             }
+            Some(p)
         }
         _ => None,
     };
@@ -507,6 +514,33 @@ async fn load_tree(tx: &mut SqliteConnection, ev: &EventStatement) -> Result<Tre
     .fetch_all(&mut *tx)
     .await?;
     crate::store::tree_from_rows(rows, units)
+}
+
+/// The holdings of everything inside a container on record.
+async fn contents_held(
+    tx: &mut SqliteConnection,
+    parent: &Sscc,
+    tree: &aggregation::Tree,
+) -> Result<Vec<Holding>, StoreError> {
+    let ranges = match aggregation::expand(std::slice::from_ref(parent), tree) {
+        Ok(r) => r,
+        Err(e) => return Err(StoreError::Corrupt(e.to_string())),
+    };
+    let mut out = Vec::new();
+    for r in ranges {
+        let rows = sqlx::query(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = ? AND first <= ? AND last >= ?"
+        ))
+        .bind(r.batch.hex())
+        .bind(r.last as i64)
+        .bind(r.first as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            out.push(holding(row)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Containers that already hold any of these units.
