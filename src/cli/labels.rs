@@ -15,7 +15,9 @@ use suyuan::label::font::Font;
 use suyuan::label::job::{self, AtomicFile, Rendered, Renderer};
 use suyuan::label::pdf::{PdfWriter, Sheet};
 use suyuan::label::print::{Connection, Printer};
-use suyuan::label::{samples, zpl, BatchInfo, Ecc, Format, LabelSize, Signer, Spec, Subject};
+use suyuan::label::{
+    archive, samples, zpl, BatchInfo, Ecc, Format, LabelSize, Signer, Spec, Subject,
+};
 
 /// `suyuan labels …`
 #[derive(Debug, Subcommand)]
@@ -80,9 +82,12 @@ pub struct RenderArgs {
     /// png, svg, pdf or zpl.
     #[arg(long)]
     format: String,
-    /// Directory (png, svg) or file (pdf, zpl).
+    /// Directory (png, svg), file (pdf, zpl), or a .zip file of PNGs or SVGs.
     #[arg(long)]
     out: PathBuf,
+    /// Write the PNG or SVG files into one zip at --out (implied by a .zip --out).
+    #[arg(long)]
+    zip: bool,
     /// ZPL QR: bq (printer-native ^BQ) or gfa (whole label as a ^GFA bitmap).
     #[arg(long, default_value = "bq")]
     zpl_mode: String,
@@ -268,6 +273,16 @@ async fn render(a: RenderArgs) -> Result<()> {
     let mode = zpl::Mode::parse(&a.zpl_mode)?;
     let spec = Spec::new(LabelSize::parse(&a.what.size)?, a.what.dpi, Ecc::M)?;
     let grid = a.grid.as_deref().map(parse_grid).transpose()?;
+    let zip = a.zip
+        || a.out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+    if zip && !matches!(format, Format::Png | Format::Svg) {
+        bail!(
+            "--zip (or a .zip --out) holds one PNG or SVG per label; write {} to a plain file instead",
+            format.ext()
+        );
+    }
     let sheet = if format == Format::Pdf {
         Some(Sheet::a4(&spec, grid)?)
     } else {
@@ -277,7 +292,7 @@ async fn render(a: RenderArgs) -> Result<()> {
     let out = a.out;
     let (first, last) = (p.first, p.last);
     let summary = out.display().to_string();
-    tokio::task::spawn_blocking(move || write_run(&p, format, sheet, &out))
+    tokio::task::spawn_blocking(move || write_run(&p, format, sheet, zip, &out))
         .await
         .context("rendering stopped")??;
     eprintln!(
@@ -287,13 +302,23 @@ async fn render(a: RenderArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_run(p: &Prepared, format: Format, sheet: Option<Sheet>, out: &Path) -> Result<()> {
+fn write_run(
+    p: &Prepared,
+    format: Format,
+    sheet: Option<Sheet>,
+    zip: bool,
+    out: &Path,
+) -> Result<()> {
     let bar = progress(p.last - p.first + 1);
     let tick = |n| bar.inc(n);
     match format {
+        Format::Png | Format::Svg if zip => {
+            archive::render_zip(&p.renderer, p.first, p.last, out, tick)?;
+        }
         Format::Png | Format::Svg => {
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-            job::run(
+            // Each worker writes the files it rendered: one file per label needs no order.
+            job::run_unordered(
                 &p.renderer,
                 p.first,
                 p.last,

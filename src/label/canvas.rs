@@ -1,26 +1,33 @@
 //! A 1-bit label bitmap in printer dots, and drawing a QR symbol onto it.
 //!
 //! Thermal heads print dots on or off, so the bitmap is 1-bit from the start:
-//! nothing is anti-aliased and nothing has to be thresholded later.
+//! nothing is anti-aliased and nothing has to be thresholded later. It is
+//! stored packed, 8 dots per byte, as PNG and ZPL want it: copying the
+//! per-run template for each label and encoding it then moves an eighth of
+//! the bytes a byte-per-dot bitmap would.
 
 use super::layout::Layout;
 use super::qr::Matrix;
 
-/// A black-on-white bitmap; one byte per dot (1 = black) for simple drawing.
+/// A black-on-white bitmap; rows packed 8 dots per byte, most significant bit
+/// first, 1 = black, each row padded to whole bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Canvas {
     width: u32,
     height: u32,
-    dots: Vec<u8>,
+    bpr: usize,
+    bits: Vec<u8>,
 }
 
 impl Canvas {
     /// A white canvas.
     pub fn new(width: u32, height: u32) -> Self {
+        let bpr = (width as usize).div_ceil(8);
         Canvas {
             width,
             height,
-            dots: vec![0; (width as usize) * (height as usize)],
+            bpr,
+            bits: vec![0; bpr * height as usize],
         }
     }
 
@@ -36,28 +43,42 @@ impl Canvas {
 
     /// Whether dot (x, y) is black (false outside).
     pub fn get(&self, x: u32, y: u32) -> bool {
-        x < self.width && y < self.height && self.dots[self.idx(x, y)] != 0
+        x < self.width && y < self.height && self.bits[self.byte(x, y)] & (0x80 >> (x % 8)) != 0
     }
 
-    fn idx(&self, x: u32, y: u32) -> usize {
-        (y as usize) * (self.width as usize) + x as usize
+    fn byte(&self, x: u32, y: u32) -> usize {
+        (y as usize) * self.bpr + (x / 8) as usize
     }
 
     /// Blackens one dot; outside the canvas is ignored.
     pub fn set(&mut self, x: u32, y: u32) {
         if x < self.width && y < self.height {
-            let i = self.idx(x, y);
-            self.dots[i] = 1;
+            let i = self.byte(x, y);
+            self.bits[i] |= 0x80 >> (x % 8);
         }
     }
 
     /// Blackens a rectangle, clipped to the canvas.
     pub fn fill(&mut self, x: u32, y: u32, w: u32, h: u32) {
-        let x1 = x.saturating_add(w).min(self.width);
+        let x1 = x.saturating_add(w).min(self.width) as usize;
         let y1 = y.saturating_add(h).min(self.height);
+        let x0 = (x as usize).min(x1);
+        if x0 == x1 {
+            return;
+        }
+        // Bit masks for the first and last byte of the span; whole bytes between.
+        let (b0, b1) = (x0 / 8, (x1 - 1) / 8);
+        let head = 0xffu8 >> (x0 % 8);
+        let tail = 0xffu8 << (7 - (x1 - 1) % 8);
         for yy in y.min(y1)..y1 {
-            let row = (yy as usize) * (self.width as usize);
-            self.dots[row + x.min(x1) as usize..row + x1 as usize].fill(1);
+            let row = &mut self.bits[(yy as usize) * self.bpr..][..self.bpr];
+            if b0 == b1 {
+                row[b0] |= head & tail;
+            } else {
+                row[b0] |= head;
+                row[b0 + 1..b1].fill(0xff);
+                row[b1] |= tail;
+            }
         }
     }
 
@@ -66,8 +87,10 @@ impl Canvas {
     pub fn draw_qr(&mut self, m: &Matrix, layout: &Layout) {
         let (x0, y0) = symbol_origin(m, layout);
         let d = layout.module;
+        let mut runs = Vec::new();
         for y in 0..m.width() {
-            for (x, len) in m.runs(y) {
+            m.runs_into(y, &mut runs);
+            for &(x, len) in &runs {
                 self.fill(x0 + x * d, y0 + y * d, len * d, d);
             }
         }
@@ -75,25 +98,28 @@ impl Canvas {
 
     /// Rows packed 8 dots per byte, most significant bit first, padded to
     /// whole bytes; `black_is_one` picks ZPL's polarity (1 = burn) or PNG's
-    /// grey (1 = white).
+    /// grey (1 = white, padding white too).
     pub fn packed_rows(&self, black_is_one: bool) -> (usize, Vec<u8>) {
-        let bpr = (self.width as usize).div_ceil(8);
-        let mut out = vec![if black_is_one { 0 } else { 0xff }; bpr * self.height as usize];
-        for y in 0..self.height as usize {
-            let row = &self.dots[y * self.width as usize..(y + 1) * self.width as usize];
-            let dst = &mut out[y * bpr..(y + 1) * bpr];
-            for (x, &d) in row.iter().enumerate() {
-                if d != 0 {
-                    let bit = 0x80u8 >> (x % 8);
-                    if black_is_one {
-                        dst[x / 8] |= bit;
-                    } else {
-                        dst[x / 8] &= !bit;
-                    }
+        if black_is_one {
+            return (self.bpr, self.bits.clone());
+        }
+        let mut out: Vec<u8> = self.bits.iter().map(|b| !b).collect();
+        // Padding dots past the width were never drawn; keep them white.
+        let pad = self.bpr * 8 - self.width as usize;
+        if pad > 0 {
+            let keep = 0xffu8 >> (8 - pad);
+            for row in out.chunks_mut(self.bpr) {
+                if let Some(last) = row.last_mut() {
+                    *last |= keep;
                 }
             }
         }
-        (bpr, out)
+        (self.bpr, out)
+    }
+
+    /// The packed rows themselves (1 = black), without copying.
+    pub fn rows(&self) -> (usize, &[u8]) {
+        (self.bpr, &self.bits)
     }
 }
 
@@ -117,5 +143,28 @@ mod tests {
         assert_eq!(ones, vec![0, 0, 0, 0b1100_0000, 0, 0b1100_0000]);
         let (_, grey) = c.packed_rows(false);
         assert_eq!(grey[3], 0b0011_1111);
+    }
+
+    #[test]
+    fn fill_matches_dot_by_dot() {
+        for (x, w) in [
+            (0, 1),
+            (3, 2),
+            (7, 1),
+            (7, 2),
+            (5, 12),
+            (0, 21),
+            (9, 30),
+            (20, 1),
+        ] {
+            let mut a = Canvas::new(21, 2);
+            a.fill(x, 0, w, 2);
+            let mut b = Canvas::new(21, 2);
+            for xx in x..x + w {
+                b.set(xx, 0);
+                b.set(xx, 1);
+            }
+            assert_eq!(a, b, "{x}+{w}");
+        }
     }
 }

@@ -5,8 +5,10 @@
 //! 8×8 bitmap font draws ASCII and every other character as "?", and the
 //! caller warns the user.
 
-use ab_glyph::{Font as _, FontVec, PxScale, ScaleFont as _};
+use ab_glyph::{Font as _, FontVec, GlyphId, PxScale, ScaleFont as _};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use super::canvas::Canvas;
 use super::text::Placed;
@@ -29,6 +31,8 @@ pub enum Font {
         font: FontVec,
         /// Where it was loaded from.
         path: PathBuf,
+        /// Glyphs already rasterised, by exact size and position.
+        cache: GlyphCache,
     },
     /// The built-in 8×8 ASCII bitmap font.
     Builtin,
@@ -54,6 +58,7 @@ impl Font {
         Ok(Font::Outline {
             font,
             path: path.to_owned(),
+            cache: GlyphCache::default(),
         })
     }
 
@@ -108,7 +113,7 @@ impl Font {
     /// Draws a placed line onto the canvas; coverage over one half is black.
     pub fn draw(&self, canvas: &mut Canvas, line: &Placed) {
         match self {
-            Font::Outline { font, .. } => {
+            Font::Outline { font, cache, .. } => {
                 let scaled = font.as_scaled(PxScale::from(line.px));
                 let baseline = line.y as f32 + scaled.ascent();
                 let mut x = line.x as f32;
@@ -118,18 +123,8 @@ impl Font {
                     if let Some(p) = prev {
                         x += scaled.kern(p, id);
                     }
-                    let glyph = id.with_scale_and_position(line.px, ab_glyph::point(x, baseline));
-                    if let Some(outlined) = font.outline_glyph(glyph) {
-                        let b = outlined.px_bounds();
-                        outlined.draw(|gx, gy, cov| {
-                            if cov > 0.5 {
-                                let px = b.min.x as i64 + i64::from(gx);
-                                let py = b.min.y as i64 + i64::from(gy);
-                                if px >= 0 && py >= 0 {
-                                    canvas.set(px as u32, py as u32);
-                                }
-                            }
-                        });
+                    for &(px, py) in cache.dots(font, id, line.px, x, baseline).iter() {
+                        canvas.set(px, py);
                     }
                     x += scaled.h_advance(id);
                     prev = Some(id);
@@ -158,6 +153,59 @@ impl Font {
                 }
             }
         }
+    }
+}
+
+/// Dots of glyphs already drawn, keyed by glyph, size and exact position.
+///
+/// A run draws the same serial-line glyphs at the same positions on every
+/// label (digits share one advance), so rasterising each once per run and
+/// copying its dots gives the very same bitmap for a fraction of the work.
+#[derive(Default)]
+pub struct GlyphCache {
+    map: RwLock<HashMap<(GlyphId, u32, u32, u32), Arc<[(u32, u32)]>>>,
+}
+
+/// Entries kept before the cache starts over: bounds memory on odd runs.
+const GLYPH_CACHE_MAX: usize = 4096;
+
+impl GlyphCache {
+    // The black dots (coverage over one half) of glyph `id` at `px` with its
+    // origin at (x, baseline), clipped to non-negative coordinates.
+    fn dots(
+        &self,
+        font: &FontVec,
+        id: GlyphId,
+        px: f32,
+        x: f32,
+        baseline: f32,
+    ) -> Arc<[(u32, u32)]> {
+        let key = (id, px.to_bits(), x.to_bits(), baseline.to_bits());
+        if let Some(d) = self.map.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return d;
+        }
+        let mut dots = Vec::new();
+        let glyph = id.with_scale_and_position(px, ab_glyph::point(x, baseline));
+        if let Some(outlined) = font.outline_glyph(glyph) {
+            let b = outlined.px_bounds();
+            outlined.draw(|gx, gy, cov| {
+                if cov > 0.5 {
+                    let px = b.min.x as i64 + i64::from(gx);
+                    let py = b.min.y as i64 + i64::from(gy);
+                    if px >= 0 && py >= 0 {
+                        dots.push((px as u32, py as u32));
+                    }
+                }
+            });
+        }
+        let dots: Arc<[(u32, u32)]> = dots.into();
+        if let Ok(mut m) = self.map.write() {
+            if m.len() >= GLYPH_CACHE_MAX {
+                m.clear();
+            }
+            m.insert(key, dots.clone());
+        }
+        dots
     }
 }
 

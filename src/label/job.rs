@@ -1,7 +1,8 @@
 //! A render run: one [`Renderer`] per run holds everything that is the same
-//! on every label (layout, fixed text already drawn); [`run`] renders a range
-//! in parallel chunks and hands the labels, in order, to a sink. Memory is
-//! one chunk, whatever the range.
+//! on every label (layout, fixed text already drawn, the SVG head already
+//! serialised); [`run`] renders a range in parallel chunks and hands the
+//! labels, in order, to a sink, and [`run_unordered`] lets each worker write
+//! its own labels' files. Memory is one chunk, whatever the range.
 
 use rayon::prelude::*;
 use std::fs::File;
@@ -142,6 +143,11 @@ impl Renderer {
         })
     }
 
+    /// The format labels are rendered in.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// The layout every label of the run shares.
     pub fn layout(&self) -> &Layout {
         &self.layout
@@ -262,20 +268,66 @@ pub fn run(
     renderer: &Renderer,
     first: u64,
     last: u64,
-    mut sink: impl FnMut(u64, Rendered) -> Result<(), LabelError>,
+    sink: impl FnMut(u64, Rendered) -> Result<(), LabelError>,
     progress: impl Fn(u64),
 ) -> Result<(), LabelError> {
-    let mut start = first;
-    loop {
-        let end = start.saturating_add(CHUNK - 1).min(last);
-        let labels: Vec<Rendered> = (start..=end)
+    run_with(renderer, first, last, |_, r| Ok(r), sink, progress)
+}
+
+/// Like [`run`], but each label also goes through `prepare` on the worker
+/// that rendered it (e.g. compressing a zip entry), so only the in-order
+/// writing is left to the one thread that calls `sink`.
+pub fn run_with<T: Send>(
+    renderer: &Renderer,
+    first: u64,
+    last: u64,
+    prepare: impl Fn(u64, Rendered) -> Result<T, LabelError> + Sync,
+    mut sink: impl FnMut(u64, T) -> Result<(), LabelError>,
+    progress: impl Fn(u64),
+) -> Result<(), LabelError> {
+    chunks(first, last, |start, end| {
+        let labels: Vec<T> = (start..=end)
             .into_par_iter()
-            .map(|i| renderer.render(i))
+            .map(|i| prepare(i, renderer.render(i)?))
             .collect::<Result<_, _>>()?;
         for (i, r) in (start..=end).zip(labels) {
             sink(i, r)?;
         }
         progress(end - start + 1);
+        Ok(())
+    })
+}
+
+/// Renders `first..=last` and hands each label to `sink` on the worker that
+/// rendered it, in no particular order: for one file per label, where
+/// writing then overlaps rendering on every core instead of waiting for one
+/// thread. A chunk at a time, so memory stays bounded and progress moves.
+pub fn run_unordered(
+    renderer: &Renderer,
+    first: u64,
+    last: u64,
+    sink: impl Fn(u64, Rendered) -> Result<(), LabelError> + Sync,
+    progress: impl Fn(u64),
+) -> Result<(), LabelError> {
+    chunks(first, last, |start, end| {
+        (start..=end)
+            .into_par_iter()
+            .try_for_each(|i| sink(i, renderer.render(i)?))?;
+        progress(end - start + 1);
+        Ok(())
+    })
+}
+
+// Calls `each` with consecutive chunks `start..=end` of at most CHUNK labels covering `first..=last`.
+fn chunks(
+    first: u64,
+    last: u64,
+    mut each: impl FnMut(u64, u64) -> Result<(), LabelError>,
+) -> Result<(), LabelError> {
+    let mut start = first;
+    loop {
+        let end = start.saturating_add(CHUNK - 1).min(last);
+        each(start, end)?;
         if end == last {
             return Ok(());
         }

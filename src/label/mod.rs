@@ -1,7 +1,8 @@
 //! Signed QR labels: what a label says ([`content`]), where things go on it
 //! ([`layout`]), the QR matrix ([`qr`]), and one writer per output format
 //! ([`png`], [`svg`], [`pdf`], [`zpl`]), plus streaming to printers
-//! ([`print`]) and the parallel, resumable run over a range ([`job`]).
+//! ([`print`]), zip archives of label files ([`archive`]) and the parallel,
+//! resumable run over a range ([`job`]).
 //!
 //! Geometry is pure and unit-tested; the writers only turn a finished layout
 //! into bytes. Every length inside a label is in printer dots at the chosen
@@ -10,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod canvas;
 pub mod content;
 pub mod font;

@@ -77,19 +77,30 @@ impl Matrix {
     /// and PDF, and no hairline seams between neighbours in rasterisers.
     pub fn runs(&self, y: u32) -> Vec<(u32, u32)> {
         let mut out = Vec::new();
+        self.runs_into(y, &mut out);
+        out
+    }
+
+    /// [`Matrix::runs`] into a buffer the caller reuses from row to row.
+    pub fn runs_into(&self, y: u32, out: &mut Vec<(u32, u32)>) {
+        out.clear();
+        if y >= self.width {
+            return;
+        }
+        let w = self.width as usize;
+        let row = &self.dark[y as usize * w..][..w];
         let mut x = 0;
-        while x < self.width {
-            if self.dark(x, y) {
+        while x < w {
+            if row[x] {
                 let start = x;
-                while x < self.width && self.dark(x, y) {
+                while x < w && row[x] {
                     x += 1;
                 }
-                out.push((start, x - start));
+                out.push((start as u32, (x - start) as u32));
             } else {
                 x += 1;
             }
         }
-        out
     }
 }
 

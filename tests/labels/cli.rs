@@ -145,6 +145,32 @@ fn render_from_a_real_server_and_refuse_bad_input() {
     // Unit 10 is the demo's in-stock unit: the same URL, byte for byte.
     assert_eq!(label_url(base, LOT, 10, false).unwrap(), info.in_stock);
 
+    // The same units as SVGs in one zip, named by unit, in order.
+    let zip_path = tmp.path().join("labels.zip");
+    let o = run(common(&[
+        "--batch",
+        &info.batch_id,
+        "--range",
+        "9..11",
+        "--format",
+        "svg",
+        "--out",
+        zip_path.to_str().unwrap(),
+    ]));
+    assert!(o.status.success(), "{}", show(&o));
+    let mut z = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    assert_eq!(z.len(), 3);
+    for (k, i) in (9..=11u64).enumerate() {
+        let mut f = z.by_index(k).unwrap();
+        let name = f.name().unwrap().into_owned();
+        assert!(name.ends_with(&format!("_{i}.svg")), "{name}");
+        let mut svg = String::new();
+        std::io::Read::read_to_string(&mut f, &mut svg).unwrap();
+        let found = qr_in_svg(&svg, 591, 354);
+        assert_eq!(found.len(), 1);
+        assert_verifies(&found[0], &label_url(base, LOT, i, false).unwrap());
+    }
+
     // ZPL file, whole default format options.
     let zpl = tmp.path().join("run.zpl");
     let o = run(common(&[
@@ -229,6 +255,18 @@ fn render_from_a_real_server_and_refuse_bad_input() {
         (
             common(&["--batch", &info.batch_id, "--format", "tiff", "--out", bad]),
             "expected png, svg, pdf or zpl",
+        ),
+        (
+            common(&[
+                "--batch",
+                &info.batch_id,
+                "--format",
+                "zpl",
+                "--zip",
+                "--out",
+                bad,
+            ]),
+            "holds one PNG or SVG per label",
         ),
     ];
     for (args, want) in cases {
