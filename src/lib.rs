@@ -19,3 +19,4 @@ pub mod report;
 pub mod sign;
 pub mod store;
 pub mod trace;
+pub mod xml;

@@ -163,8 +163,13 @@ impl Font {
 /// copying its dots gives the very same bitmap for a fraction of the work.
 #[derive(Default)]
 pub struct GlyphCache {
-    map: RwLock<HashMap<(GlyphId, u32, u32, u32), Arc<[(u32, u32)]>>>,
+    map: RwLock<HashMap<GlyphKey, GlyphDots>>,
 }
+
+/// Glyph, size and position, as [`GlyphCache`] keys them.
+type GlyphKey = (GlyphId, u32, u32, u32);
+/// The dots a glyph sets, as (x, y).
+type GlyphDots = Arc<[(u32, u32)]>;
 
 /// Entries kept before the cache starts over: bounds memory on odd runs.
 const GLYPH_CACHE_MAX: usize = 4096;

@@ -8,6 +8,7 @@ use super::canvas::symbol_origin;
 use super::layout::Layout;
 use super::qr::Matrix;
 use super::text::Placed;
+use crate::xml::escape;
 
 /// Font families asked for, CJK first; viewers fall back down the list.
 pub const FONT_FAMILY: &str =
@@ -104,24 +105,6 @@ fn push_num(s: &mut String, n: i64) {
 /// The closing tag.
 pub const TAIL: &str = "</svg>\n";
 
-/// Escapes text for XML character data and attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters outright.
-            c if (c as u32) < 0x20 => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,10 +116,5 @@ mod tests {
             push_num(&mut s, n);
             assert_eq!(s, n.to_string());
         }
-    }
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot; ");
     }
 }

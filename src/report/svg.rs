@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use crate::xml::escape;
+
 /// Chart width in pixels.
 const WIDTH: u32 = 640;
 /// Left column for labels.
@@ -16,24 +18,6 @@ const ROW_H: u32 = 24;
 const MAX_LABEL: usize = 22;
 /// Longest run of days drawn one column per day.
 const MAX_DAYS: usize = 120;
-
-/// Escapes text for XML content and attributes, dropping characters XML 1.0 forbids.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\t' | '\n' | '\r' => out.push(' '),
-            c if (c as u32) < 0x20 || matches!(c, '\u{fffe}' | '\u{ffff}') => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn short(label: &str) -> String {
     if label.chars().count() <= MAX_LABEL {
@@ -235,14 +219,6 @@ pub fn per_day(title: &str, days: &[(String, u64)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escaping_covers_markup_quotes_and_forbidden_characters() {
-        assert_eq!(
-            escape("A<&>\"'\u{1}\u{ffff}\n小"),
-            "A&lt;&amp;&gt;&quot;&#39; 小"
-        );
-    }
 
     #[test]
     fn long_labels_are_cut_and_durations_read_naturally() {
