@@ -135,6 +135,37 @@ fn cli(args: &[&str], stdin: &str) -> Value {
 /// Enter, as the WebDriver key code a wedge scanner's terminator becomes.
 const ENTER: &str = "\u{E007}";
 
+/// What the demo's data dir gives a test: its facts, tokens and keystore paths.
+struct Demo {
+    info: suyuan::demo::DemoInfo,
+    admin: String,
+    factory_token: String,
+    b1_token: String,
+    shop_token: String,
+    factory_ks: String,
+    b1_ks: String,
+}
+
+fn demo(data: &Path) -> Demo {
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(&p)
+            .expect("token")
+            .trim()
+            .to_owned()
+    };
+    let keys = data.join("keys");
+    let path = |p: PathBuf| p.to_str().expect("path").to_owned();
+    Demo {
+        info: suyuan::demo::read_info(data).expect("demo.json"),
+        admin: read(data.join("admin.token")),
+        factory_token: read(keys.join(format!("{FACTORY}.token"))),
+        b1_token: read(keys.join(format!("{B1}.token"))),
+        shop_token: read(keys.join("greenleaf-mart.token")),
+        factory_ks: path(keys.join(format!("{FACTORY}.json"))),
+        b1_ks: path(keys.join(format!("{B1}.json"))),
+    }
+}
+
 async fn unit(http: &reqwest::Client, base: &str, batch: &str, i: u64) -> Value {
     http.get(format!("{base}/api/v1/units/{batch}/{i}"))
         .send()
@@ -153,21 +184,16 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let (_server, base, data, pg) = start(tmp.path()).await;
-    let info = suyuan::demo::read_info(&data).expect("demo.json");
-    let keys = data.join("keys");
-    let read = |p: PathBuf| {
-        std::fs::read_to_string(&p)
-            .expect("token")
-            .trim()
-            .to_owned()
-    };
-    let admin = read(data.join("admin.token"));
-    let factory_token = read(keys.join(format!("{FACTORY}.token")));
-    let b1_token = read(keys.join(format!("{B1}.token")));
-    let factory_ks = keys.join(format!("{FACTORY}.json"));
-    let factory_ks = factory_ks.to_str().expect("path");
-    let b1_ks = keys.join(format!("{B1}.json"));
-    let b1_ks = b1_ks.to_str().expect("path");
+    let Demo {
+        info,
+        admin,
+        factory_token,
+        b1_token,
+        factory_ks,
+        b1_ks,
+        ..
+    } = demo(&data);
+    let (factory_ks, b1_ks) = (factory_ks.as_str(), b1_ks.as_str());
     let batch = info.batch_id.clone();
 
     // A dock user for B1, made by the operator.
@@ -708,15 +734,12 @@ fn cookie_value(set: &[String], name: &str) -> Option<String> {
 async fn dock_sign_in_sessions_and_csrf_over_http() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (_server, base, data, pg) = start(tmp.path()).await;
-    let read = |p: PathBuf| {
-        std::fs::read_to_string(&p)
-            .expect("token")
-            .trim()
-            .to_owned()
-    };
-    let admin = read(data.join("admin.token"));
-    let b1_token = read(data.join(format!("keys/{B1}.token")));
-    let shop_token = read(data.join("keys/greenleaf-mart.token"));
+    let Demo {
+        admin,
+        b1_token,
+        shop_token,
+        ..
+    } = demo(&data);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -1242,17 +1265,14 @@ async fn submit_sign_in(d: &Driver) {
 async fn dock_sign_in_limits_station_status_and_admin_lists() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (_server, base, data, pg) = start(tmp.path()).await;
-    let read = |p: PathBuf| {
-        std::fs::read_to_string(&p)
-            .expect("token")
-            .trim()
-            .to_owned()
-    };
-    let admin = read(data.join("admin.token"));
-    let b1_token = read(data.join(format!("keys/{B1}.token")));
-    let shop_token = read(data.join("keys/greenleaf-mart.token"));
-    let b1_ks = data.join(format!("keys/{B1}.json"));
-    let b1_ks = b1_ks.to_str().expect("path");
+    let Demo {
+        admin,
+        b1_token,
+        shop_token,
+        b1_ks,
+        ..
+    } = demo(&data);
+    let b1_ks = b1_ks.as_str();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -1550,21 +1570,16 @@ async fn dock_camera_fallback_wedge_gs_expired_session_clock_and_revoked_station
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let (_server, base, data, pg) = start(tmp.path()).await;
-    let info = suyuan::demo::read_info(&data).expect("demo.json");
-    let keys = data.join("keys");
-    let read = |p: PathBuf| {
-        std::fs::read_to_string(&p)
-            .expect("token")
-            .trim()
-            .to_owned()
-    };
-    let admin = read(data.join("admin.token"));
-    let factory_token = read(keys.join(format!("{FACTORY}.token")));
-    let b1_token = read(keys.join(format!("{B1}.token")));
-    let factory_ks = keys.join(format!("{FACTORY}.json"));
-    let factory_ks = factory_ks.to_str().expect("path");
-    let b1_ks = keys.join(format!("{B1}.json"));
-    let b1_ks = b1_ks.to_str().expect("path");
+    let Demo {
+        info,
+        admin,
+        factory_token,
+        b1_token,
+        factory_ks,
+        b1_ks,
+        ..
+    } = demo(&data);
+    let (factory_ks, b1_ks) = (factory_ks.as_str(), b1_ks.as_str());
     let batch = info.batch_id.clone();
     let gtin = suyuan::demo::demo_gtin();
     let lot = suyuan::demo::LOT;
