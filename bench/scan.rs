@@ -5,7 +5,8 @@
 //! shop, so every verdict is "genuine"); wrk spreads requests over all their
 //! distinct signed label URLs with a Lua script. Every request is a full scan:
 //! label signature checked (through the in-memory cache of verified labels),
-//! scan logged with one insert, page rendered. The per-address rate limit is
+//! scan logged, page rendered. Every unit is scanned once before the measured
+//! run, so the caches hold what a running server holds. The per-address rate limit is
 //! off, since all of wrk's connections come from one loopback address.
 //!
 //! Run: `cargo bench --bench scan` (env UNITS=10000, DURATION=10s). Needs the
@@ -246,8 +247,25 @@ async fn main() {
     let nbase = format!("http://127.0.0.1:{nport}");
     wait_for(&format!("{nbase}/")).await;
 
-    // Warm up (fills the verified-label cache the way a running server has it), then measure.
-    let _ = wrk(&base, &script, "3s");
+    // Warm up: scan every unit once (16 at a time), so the verified-label and
+    // unit-view caches hold what a server that has been running holds; then a
+    // short wrk run to settle connections; then measure.
+    let mut warm = tokio::task::JoinSet::new();
+    for k in 0..16u64 {
+        let base = base.clone();
+        warm.spawn(async move {
+            let http = reqwest::Client::new();
+            for i in (k..units).step_by(16) {
+                let url = suyuan::demo::label_url(&base, LOT, i, false).expect("label");
+                let r = http.get(&url).send().await.expect("warm-up scan");
+                assert!(r.status().is_success(), "warm-up {url}: {}", r.status());
+            }
+        });
+    }
+    while let Some(done) = warm.join_next().await {
+        done.expect("warm-up task");
+    }
+    let _ = wrk(&base, &script, "2s");
     let (rps, p99, errors) = wrk(&base, &script, &duration);
     let (nginx_rps, nginx_p99, _) = wrk(&nbase, &script, &duration);
     let scans = count_scans(&data.join("suyuan.db")).await;
