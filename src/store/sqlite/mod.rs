@@ -42,6 +42,9 @@ pub struct SqliteStore {
     /// Scan logs of recently scanned units, folded, kept in step with the
     /// table by every insert this store makes (see `record_scans`).
     scan_memory: Arc<Mutex<Generations<String, UnitScans>>>,
+    /// One scan group written at a time, whoever calls: the memory above is
+    /// right only if no other group runs between a unit's read and its put-back.
+    scan_groups_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -74,6 +77,7 @@ impl SqliteStore {
             appends,
             scans,
             scan_memory: Arc::new(Mutex::new(Generations::new(SCAN_MEMORY))),
+            scan_groups_lock: Arc::default(),
         })
     }
 
@@ -633,6 +637,7 @@ impl Store for SqliteStore {
         &self,
         scan: &crate::domain::scanlog::ScanRecord,
     ) -> Result<(), StoreError> {
+        let _one_group = self.scan_groups_lock.lock().await;
         sqlx::query("INSERT INTO scans (unit, time, day, scanner) VALUES (?, ?, ?, ?)")
             .bind(&scan.unit)
             .bind(scan.time)
@@ -681,12 +686,13 @@ impl Store for SqliteStore {
         &self,
         scans: &[(ScanRecord, Option<i64>)],
     ) -> Result<Vec<ScanStats>, StoreError> {
-        // This process is the only writer of the scan log and the scan-log
-        // task sends one group at a time: units held in memory need no read,
+        // This process is the only writer of the scan log and groups are
+        // written one at a time: units held in memory need no read,
         // the others are read once, before this group's rows go in. A warm
         // group costs one multi-row insert and nothing else. The group's units
         // are taken out of memory while it is written, so no eviction can drop
         // one half-way; they go back only once their rows are stored.
+        let _one_group = self.scan_groups_lock.lock().await;
         let mut units: Vec<&str> = scans.iter().map(|(s, _)| s.unit.as_str()).collect();
         units.sort_unstable();
         units.dedup();
