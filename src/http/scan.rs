@@ -37,9 +37,11 @@ use crate::domain::verdict::Verdict;
 use crate::gs1;
 use crate::ledger::{ScanReport, Scanner};
 
+mod frozen;
 mod strings;
 
 use super::ratelimit::{Rate, RateLimiter};
+use frozen::{Frozen, Markers};
 use strings::{Lang, Strings};
 
 /// Default per-address limit on scan pages: 10 requests/s, bursts of 40.
@@ -62,6 +64,9 @@ pub const FORM_TTL: i64 = 6 * 3600;
 /// Largest feedback form body, in bytes.
 pub const FORM_BODY: usize = 16 * 1024;
 
+/// Rendered pages remembered: at ~5 KB each, at most ~80 MB.
+pub const PAGE_CACHE: usize = 16_384;
+
 /// Environment variable with the scan rate limit: `RATE[,BURST]` per second per
 /// client address, or `off`.
 pub const RATE_ENV: &str = "SUYUAN_SCAN_RATE";
@@ -75,8 +80,11 @@ struct ScanState {
     salt: RwLock<Option<(i64, String)>>,
     /// Key of the form tokens, shared by all processes through the store.
     form_key: tokio::sync::OnceCell<Vec<u8>>,
-    /// Page parts by (unit view id, language code); see [`PageParts`].
-    parts: crate::cache::Shared<(u64, &'static str), Arc<PageParts>>,
+    /// Rendered pages with holes, by everything a page shows but this scan's
+    /// count and token; see [`frozen`].
+    pages: crate::cache::Shared<PageKey, Arc<Frozen>>,
+    /// Where the holes go in a rendered page.
+    markers: Markers,
 }
 
 #[derive(Debug, Clone)]
@@ -109,7 +117,8 @@ pub fn router(app: AppState) -> Router {
             feedback_limiter: RateLimiter::new(FEEDBACK_RATE),
             salt: RwLock::new(None),
             form_key: tokio::sync::OnceCell::new(),
-            parts: crate::cache::Shared::new(crate::ledger::VIEW_CACHE),
+            pages: crate::cache::Shared::new(PAGE_CACHE),
+            markers: Markers::new(),
         }),
     };
     Router::new()
@@ -552,9 +561,9 @@ async fn scan(st: ScanApp, req: Request) -> Response {
                 Err(e) => return server_error(s, false, e),
             };
             let token = form_token::issue(key, &report.path, Timestamp::now().unix());
-            let parts = page_parts(&st, &report, s).await;
-            match page_view(&parts, &report, s, &href, token).render() {
-                Ok(html) => {
+            match frozen_page(&st, &report, s, &href).await {
+                Ok(page) => {
+                    let html = page.fill(&scans_line(&report, s).unwrap_or_default(), &token);
                     let mut r = (html_headers(), html).into_response();
                     let link = format!(
                         "<{}>; rel=\"linkset\"; type=\"application/linkset+json\"",
@@ -565,12 +574,80 @@ async fn scan(st: ScanApp, req: Request) -> Response {
                     }
                     r
                 }
-                Err(e) => return server_error(s, false, ApiError::Internal(e.to_string())),
+                Err(e) => return server_error(s, false, e),
             }
         }
     };
     cors(&mut r);
     r
+}
+
+/// What a rendered page depends on besides this scan's count and token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PageKey {
+    view: u64,
+    lang: &'static str,
+    verdict: Verdict,
+    reason: Option<crate::domain::verdict::SuspectReason>,
+    scans: bool,
+    returnable: bool,
+    href: String,
+}
+
+/// The report's page with holes, from the cache when it was rendered before.
+async fn frozen_page(
+    st: &ScanApp,
+    report: &ScanReport,
+    s: &'static Strings,
+    href: &str,
+) -> Result<Arc<Frozen>, ApiError> {
+    let key = PageKey {
+        view: report.view,
+        lang: s.code,
+        verdict: report.verdict,
+        reason: report.reason,
+        scans: report.scans.is_some(),
+        returnable: returnable(report),
+        href: href.to_owned(),
+    };
+    // View 0 is "no such unit": nothing to share, and caching it would let
+    // made-up labels fill the cache.
+    if report.view != 0 {
+        if let Some(p) = st.st.pages.get(&key) {
+            return Ok(p);
+        }
+    }
+    let parts = build_page_parts(&st.app, report, s).await;
+    let m = &st.st.markers;
+    let html = page_view(&parts, report, s, href, m.scans(), m.token())
+        .render()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let page = Arc::new(Frozen::cut(&html, m));
+    if report.view != 0 {
+        st.st.pages.insert(key, page.clone());
+    }
+    Ok(page)
+}
+
+/// "First verified on … · scanned N times", when the scan was logged.
+fn scans_line(report: &ScanReport, s: &'static Strings) -> Option<String> {
+    report.scans.as_ref().map(|sc| {
+        let mut parts = Vec::new();
+        if let Some(first) = sc.first_verified {
+            parts.push(s.first_verified.replace("{date}", &s.time(first)));
+        }
+        parts.push(s.scanned_times.replace("{n}", &sc.count.to_string()));
+        parts.join(" · ")
+    })
+}
+
+/// Whether the page offers a return: a genuine label of a unit sold at retail.
+fn returnable(report: &ScanReport) -> bool {
+    report.signature_ok
+        && report
+            .holding
+            .as_ref()
+            .is_some_and(|h| h.disposition == crate::domain::custody::Disposition::RetailSold)
 }
 
 fn recall_status(report: &ScanReport) -> Value {
@@ -676,8 +753,7 @@ struct ScanPage<'a> {
 }
 
 /// What a page shows that depends only on the ledger state read for the scan
-/// and the language, not on this scan: built once per unit view and language
-/// (see [`ScanReport::view`]) and shared by every later page of that view.
+/// and the language.
 #[derive(Debug)]
 struct PageParts {
     product: Option<ProductView>,
@@ -696,22 +772,6 @@ async fn party_name(app: &AppState, slug: &Slug) -> String {
 
 fn short_key(key: &str) -> &str {
     key.get(..8).unwrap_or(key)
-}
-
-/// The page parts of a report, from the cache when this view and language
-/// were shown before.
-async fn page_parts(st: &ScanApp, report: &ScanReport, s: &'static Strings) -> Arc<PageParts> {
-    let key = (report.view, s.code);
-    if report.view != 0 {
-        if let Some(p) = st.st.parts.get(&key) {
-            return p;
-        }
-    }
-    let parts = Arc::new(build_page_parts(&st.app, report, s).await);
-    if report.view != 0 {
-        st.st.parts.insert(key, parts.clone());
-    }
-    parts
 }
 
 async fn build_page_parts(app: &AppState, report: &ScanReport, s: &'static Strings) -> PageParts {
@@ -838,7 +898,8 @@ fn page_view<'a>(
     report: &ScanReport,
     s: &'static Strings,
     href: &str,
-    token: String,
+    scans_hole: &str,
+    token: &str,
 ) -> ScanPage<'a> {
     let v = report.verdict;
     let mark = match v {
@@ -846,24 +907,13 @@ fn page_view<'a>(
         Verdict::Unknown => "?",
         _ => "!",
     };
-    let scans_line = report.scans.as_ref().map(|sc| {
-        let mut parts = Vec::new();
-        if let Some(first) = sc.first_verified {
-            parts.push(s.first_verified.replace("{date}", &s.time(first)));
-        }
-        parts.push(s.scanned_times.replace("{n}", &sc.count.to_string()));
-        parts.join(" · ")
-    });
+    let scans_line = report.scans.as_ref().map(|_| scans_hole.to_owned());
     let recall = report.recall.as_ref().map(|r| {
         (
             r.reason.clone().unwrap_or_default(),
             r.instructions.clone().unwrap_or_default(),
         )
     });
-    let sold = report
-        .holding
-        .as_ref()
-        .is_some_and(|h| h.disposition == crate::domain::custody::Disposition::RetailSold);
     let lang_param = format!("lang={}", s.code);
     ScanPage {
         s,
@@ -880,9 +930,9 @@ fn page_view<'a>(
         sale: parts.sale.as_deref(),
         form: Some(FormView {
             action: with_param(href, &lang_param),
-            token,
+            token: token.to_owned(),
         }),
-        returnable: report.signature_ok && sold,
+        returnable: returnable(report),
         categories: Category::ALL
             .iter()
             .map(|c| (c.as_str(), s.category(*c)))
@@ -1011,16 +1061,12 @@ async fn post_feedback(st: ScanApp, req: Request) -> Response {
         .iter()
         .map(|e| (e.event_type, e.party.clone()))
         .collect();
-    let sold = report
-        .holding
-        .as_ref()
-        .is_some_and(|h| h.disposition == crate::domain::custody::Disposition::RetailSold);
     let seller = custody
         .iter()
         .rev()
         .find(|(t, _)| *t == EventType::RetailSelling)
         .map(|(_, p)| p.clone());
-    if valid.kind != FeedbackKind::Feedback && !(report.signature_ok && sold && seller.is_some()) {
+    if valid.kind != FeedbackKind::Feedback && !(returnable(&report) && seller.is_some()) {
         return refuse(StatusCode::CONFLICT, s.not_returnable, Some(back));
     }
     let scanner = match st.st.scanner(&st.app, ip, &headers).await {
