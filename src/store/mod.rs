@@ -17,6 +17,7 @@ use crate::sign::Kind;
 
 pub mod dock;
 pub mod postgres;
+mod spans;
 pub mod sqlite;
 
 /// A registered party.

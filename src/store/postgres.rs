@@ -583,12 +583,16 @@ impl Store for PgStore {
             None => None,
         };
         // Every holding row overlapping any range the event or its exceptions name, plus
-        // the neighbours on each side so that ranges left in the same state merge back.
-        let mut current: Vec<Holding> = Vec::new();
-        let ranges = units
+        // the neighbours on each side so that ranges left in the same state merge back;
+        // read one span of touching ranges at a time (a pallet's cases are one span),
+        // which finds exactly the rows of range-by-range reads (see `spans`).
+        let ranges: Vec<UnitRange> = units
             .iter()
-            .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
-        for r in ranges {
+            .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()))
+            .copied()
+            .collect();
+        let mut fetched: Vec<Holding> = Vec::new();
+        for r in spans::read_spans(&ranges) {
             let rows = sqlx::query(&format!(
                 "SELECT {HOLDING_COLS} FROM holdings WHERE batch = $1 AND first <= $3 AND first >= \
                  COALESCE((SELECT MAX(first) FROM holdings WHERE batch = $1 AND first <= $2), 0) \
@@ -600,12 +604,10 @@ impl Store for PgStore {
             .fetch_all(&mut *tx)
             .await?;
             for row in &rows {
-                let h = holding(row)?;
-                if !current.iter().any(|c| c.range == h.range) {
-                    current.push(h);
-                }
+                fetched.push(holding(row)?);
             }
         }
+        let current = spans::as_read_per_range(&ranges, fetched);
         let ctx = Context {
             id,
             signer_kind,
@@ -635,17 +637,21 @@ impl Store for PgStore {
         .bind(ev.shipment.map(|s| s.hex()))
         .execute(&mut *tx)
         .await?;
-        for r in &units {
-            sqlx::query(
-                "INSERT INTO event_objects (event, batch, first, last) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&st.id)
-            .bind(r.batch.hex())
-            .bind(r.first as i64)
-            .bind(r.last as i64)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // One round trip for all the ranges (a pallet names one per case).
+        let batches: Vec<String> = units.iter().map(|r| r.batch.hex()).collect();
+        let firsts: Vec<i64> = units.iter().map(|r| r.first as i64).collect();
+        let lasts: Vec<i64> = units.iter().map(|r| r.last as i64).collect();
+        sqlx::query(
+            "INSERT INTO event_objects (event, batch, first, last) \
+             SELECT $1, b, f, l FROM UNNEST($2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS o(b, f, l, n) \
+             ORDER BY n",
+        )
+        .bind(&st.id)
+        .bind(&batches)
+        .bind(&firsts)
+        .bind(&lasts)
+        .execute(&mut *tx)
+        .await?;
         for (batch, prev) in &ev.prev {
             // The chain-head trigger refuses the update unless `prev` is the head it replaces.
             sqlx::query("UPDATE chain_heads SET prev = $1, head = $2 WHERE batch = $3")

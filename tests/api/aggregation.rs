@@ -240,3 +240,120 @@ async fn shipper_cannot_add_to_a_pallet_in_transit() {
     assert_eq!(status(&err), 422, "{err}");
     assert_eq!(app.dump().await, before);
 }
+
+/// A receipt by cases of a pallet, with exceptions: the rules see each case as
+/// its own range however the holdings are read, so a damaged run must lie
+/// within one received range, a shortage must name units not received, and
+/// the holdings end up exactly cut and merged where the exceptions say.
+#[tokio::test]
+async fn receiving_cases_of_a_pallet_with_exceptions_holds_exactly() {
+    use suyuan::domain::statement::{Exception, ExceptionType};
+    let app = spawn_app().await;
+    let factory = app.party("acme-dairy", "factory").await;
+    let b1 = app.party("north-wholesale", "b1").await;
+    let a = mint(&factory, "LA", 100).await;
+    for (n, first) in [(31, 0), (32, 24), (33, 48)] {
+        simple(
+            &factory,
+            EventType::Packing,
+            vec![range(a, first, first + 23)],
+            |e| e.parent = Some(sscc(n)),
+        )
+        .await
+        .unwrap();
+    }
+    simple(&factory, EventType::Packing, vec![], |e| {
+        e.parent = Some(sscc(39));
+        e.containers = vec![sscc(31), sscc(32), sscc(33)];
+    })
+    .await
+    .unwrap();
+    let mut ev = suyuan::client::draft_event(&factory.ks, EventType::Shipping, vec![]);
+    ev.containers = vec![sscc(39)];
+    ev.to = Some(b1.ks.party.clone());
+    let v = factory.client.submit_event(&factory.ks, ev).await.unwrap();
+    let shipment = suyuan::domain::statement::BatchId::parse(v["id"].as_str().unwrap()).unwrap();
+    let recv = |containers: Vec<Sscc>, exceptions: Vec<(ExceptionType, u64, u64)>| {
+        let mut ev = suyuan::client::draft_event(&b1.ks, EventType::Receiving, vec![]);
+        ev.containers = containers;
+        ev.shipment = Some(shipment);
+        ev.exceptions = exceptions
+            .into_iter()
+            .map(|(kind, first, last)| Exception {
+                kind,
+                objects: vec![range(a, first, last)],
+                note: None,
+            })
+            .collect();
+        b1.client.submit_event(&b1.ks, ev)
+    };
+    let before = app.dump().await;
+    // Damaged units across two cases are not within one received range.
+    let err = recv(
+        vec![sscc(32), sscc(31)],
+        vec![(ExceptionType::Damaged, 20, 30)],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status(&err), 422, "{err}");
+    assert!(err.to_string().contains("listed as received"), "{err}");
+    // A shortage of units that are being received.
+    let err = recv(
+        vec![sscc(31), sscc(32)],
+        vec![(ExceptionType::Shortage, 40, 50)],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status(&err), 422, "{err}");
+    assert_eq!(app.dump().await, before, "refusals change nothing");
+
+    // Two cases received, the second damaged, the third short.
+    recv(
+        vec![sscc(32), sscc(31)],
+        vec![
+            (ExceptionType::Damaged, 24, 47),
+            (ExceptionType::Shortage, 48, 71),
+        ],
+    )
+    .await
+    .unwrap();
+    let held = |h: &suyuan::domain::custody::Holding| {
+        (
+            h.range.first,
+            h.range.last,
+            h.holder.to_string(),
+            h.disposition,
+            h.shipment,
+        )
+    };
+    let rows: Vec<_> = app.holdings(&a).await.iter().map(held).collect();
+    let b1s = || "north-wholesale".to_string();
+    assert_eq!(
+        rows,
+        vec![
+            (0, 23, b1s(), Disposition::Active, None),
+            (24, 47, b1s(), Disposition::SellableNotAccessible, None),
+            (
+                48,
+                71,
+                "acme-dairy".into(),
+                Disposition::InTransit,
+                Some(shipment)
+            ),
+            (72, 99, "acme-dairy".into(), Disposition::Active, None),
+        ]
+    );
+    // The short case turns up and is received under the same notice.
+    recv(vec![sscc(33)], vec![]).await.unwrap();
+    let rows: Vec<_> = app.holdings(&a).await.iter().map(held).collect();
+    assert_eq!(
+        rows,
+        vec![
+            (0, 23, b1s(), Disposition::Active, None),
+            (24, 47, b1s(), Disposition::SellableNotAccessible, None),
+            (48, 71, b1s(), Disposition::Active, None),
+            (72, 99, "acme-dairy".into(), Disposition::Active, None),
+        ]
+    );
+    assert!(app.store.in_shipment(&shipment).await.unwrap().is_empty());
+}

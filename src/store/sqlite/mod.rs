@@ -18,8 +18,9 @@ use crate::domain::custody::Disposition;
 use crate::domain::party::Role;
 use crate::domain::scanlog::{ScanRecord, ScanStats, ScannerDay, UnitScans};
 
-use writer::{Job, Reply, GROUP_MAX};
+use writer::{Job, Reply, GROUP_MAX, TREE_CONTAINERS, TREE_CTE, TREE_UNITS};
 
+mod checkpoint;
 mod writer;
 
 /// Units whose folded scan logs are kept in memory.
@@ -56,17 +57,27 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // WAL checkpoints run on a connection of their own (see `checkpoint`).
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts.clone())
+            .connect_with(
+                opts.clone()
+                    .pragma("wal_autocheckpoint", checkpoint::WRITER_AUTOCHECKPOINT),
+            )
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts.clone().read_only(true))
             .await?;
+        let checkpoints = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        let (committed, commits) = mpsc::channel(1);
+        tokio::spawn(checkpoint::run(checkpoints, commits));
         let (appends, rx) = mpsc::channel(4 * GROUP_MAX);
-        tokio::spawn(writer::run(write.clone(), rx));
+        tokio::spawn(writer::run(write.clone(), rx, committed));
         let scans = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(opts.synchronous(SqliteSynchronous::Normal))
@@ -537,19 +548,18 @@ impl Store for SqliteStore {
         let Some((party, packed_by)) = head else {
             return Ok(None);
         };
-        const CTE: &str = "WITH RECURSIVE t(sscc) AS (SELECT ? UNION SELECT c.sscc FROM containers c JOIN t ON c.parent = t.sscc)";
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
-            "{CTE} SELECT c.sscc, c.parent FROM containers c JOIN t ON c.sscc = t.sscc"
-        ))
-        .bind(sscc.as_str())
-        .fetch_all(&self.read)
-        .await?;
-        let units: Vec<(String, String, i64, i64)> = sqlx::query_as(&format!(
-            "{CTE} SELECT u.sscc, u.batch, u.first, u.last FROM container_units u JOIN t ON u.sscc = t.sscc"
-        ))
-        .bind(sscc.as_str())
-        .fetch_all(&self.read)
-        .await?;
+        // The same index-driven tree reads as the writer's (see `writer::TREE_CTE`).
+        let roots = serde_json::json!([sscc.as_str()]).to_string();
+        let rows: Vec<(String, Option<String>)> =
+            sqlx::query_as(&format!("{TREE_CTE} {TREE_CONTAINERS}"))
+                .bind(&roots)
+                .fetch_all(&self.read)
+                .await?;
+        let units: Vec<(String, String, i64, i64)> =
+            sqlx::query_as(&format!("{TREE_CTE} {TREE_UNITS}"))
+                .bind(&roots)
+                .fetch_all(&self.read)
+                .await?;
         let tree = tree_from_rows(rows, units)?;
         container_view(sscc, party, packed_by, &tree)
     }

@@ -20,7 +20,7 @@ use crate::domain::statement::{BatchId, BatchStatement, EventStatement, Statemen
 use crate::domain::time::Timestamp;
 use crate::gs1::Sscc;
 use crate::store::{
-    leaf_hash, parse_id, parse_slug, Appended, KeyChange, NewStatement, StoreError,
+    leaf_hash, parse_id, parse_slug, spans, Appended, KeyChange, NewStatement, StoreError,
 };
 
 /// An append waiting for the writer task.
@@ -41,8 +41,13 @@ pub(super) const GROUP_MAX: usize = 256;
 /// every advance anyway, so a stale entry fails a group instead of forking.
 type HeadCache = HashMap<BatchId, (StatementId, BatchFacts)>;
 
-/// Takes queued appends in groups and commits each group once.
-pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<(Job, Reply)>) {
+/// Takes queued appends in groups and commits each group once; signals each
+/// commit to the checkpoint task (see `checkpoint`).
+pub(super) async fn run(
+    pool: SqlitePool,
+    mut rx: mpsc::Receiver<(Job, Reply)>,
+    committed: mpsc::Sender<()>,
+) {
     let mut heads = HeadCache::new();
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
@@ -57,6 +62,8 @@ pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<(Job, Reply)>) 
                 for ((_, reply), result) in group.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
+                // Full means a checkpoint is already due.
+                let _ = committed.try_send(());
             }
             Err(e) => {
                 heads.clear();
@@ -361,14 +368,18 @@ async fn append_event(
         None => None,
     };
     // Every holding row overlapping a range the event or its exceptions name, plus the
-    // neighbours on each side so that ranges left in the same state merge back.
-    // Rows fetched per range are contiguous in `first`, so one delete per span removes them.
-    let mut current: Vec<Holding> = Vec::new();
-    let mut spans: Vec<(BatchId, i64, i64)> = Vec::new();
-    let ranges = units
+    // neighbours on each side so that ranges left in the same state merge back; read
+    // one span of touching ranges at a time (a pallet's cases are one span), which
+    // finds exactly the rows of range-by-range reads. Rows fetched per span are
+    // contiguous in `first`, so one delete per span removes them.
+    let ranges: Vec<UnitRange> = units
         .iter()
-        .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
-    for r in ranges {
+        .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()))
+        .copied()
+        .collect();
+    let mut fetched: Vec<Holding> = Vec::new();
+    let mut spans: Vec<(BatchId, i64, i64)> = Vec::new();
+    for r in spans::read_spans(&ranges) {
         let rows = sqlx::query(&format!(
             "SELECT {HOLDING_COLS} FROM holdings WHERE batch = ?1 AND first <= ?3 AND first >= \
              COALESCE((SELECT MAX(first) FROM holdings WHERE batch = ?1 AND first <= ?2), 0) ORDER BY first"
@@ -379,15 +390,13 @@ async fn append_event(
         .fetch_all(&mut *tx)
         .await?;
         for row in &rows {
-            let h = holding(row)?;
-            if !current.iter().any(|c| c.range == h.range) {
-                current.push(h);
-            }
+            fetched.push(holding(row)?);
         }
         if let (Some(lo), Some(hi)) = (rows.first(), rows.last()) {
             spans.push((r.batch, lo.try_get("first")?, hi.try_get("first")?));
         }
     }
+    let current = spans::as_read_per_range(&ranges, fetched);
     let ctx = Context {
         id,
         signer_kind,
@@ -489,8 +498,19 @@ async fn append_event(
     Ok(Ok(Appended::Stored(seq)))
 }
 
-const TREE_CTE: &str = "WITH RECURSIVE t(sscc) AS (SELECT value FROM json_each(?) \
-     UNION SELECT c.sscc FROM containers c JOIN t ON c.parent = t.sscc)";
+/// The containers named in the JSON array `?` and everything inside them.
+///
+/// `t CROSS JOIN …` makes SQLite loop over the few containers reached and look
+/// each one up by its index; left to choose, SQLite 3.46 scanned the whole
+/// containers table (and container_units) against an automatic index on `t`,
+/// which made every container event cost in proportion to all containers ever
+/// packed (see `tree_reads_use_indexes`).
+pub(super) const TREE_CTE: &str = "WITH RECURSIVE t(sscc) AS (SELECT value FROM json_each(?) \
+     UNION SELECT c.sscc FROM t CROSS JOIN containers c ON c.parent = t.sscc)";
+pub(super) const TREE_CONTAINERS: &str =
+    "SELECT c.sscc, c.parent FROM t CROSS JOIN containers c ON c.sscc = t.sscc";
+pub(super) const TREE_UNITS: &str =
+    "SELECT u.sscc, u.batch, u.first, u.last FROM t CROSS JOIN container_units u ON u.sscc = t.sscc";
 
 /// The containers an event names and everything inside them.
 async fn load_tree(tx: &mut SqliteConnection, ev: &EventStatement) -> Result<Tree, StoreError> {
@@ -501,18 +521,16 @@ async fn load_tree(tx: &mut SqliteConnection, ev: &EventStatement) -> Result<Tre
         .map(|s| s.as_str())
         .collect();
     let roots = serde_json::to_string(&roots).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
-        "{TREE_CTE} SELECT c.sscc, c.parent FROM containers c JOIN t ON c.sscc = t.sscc"
-    ))
-    .bind(&roots)
-    .fetch_all(&mut *tx)
-    .await?;
-    let units: Vec<(String, String, i64, i64)> = sqlx::query_as(&format!(
-        "{TREE_CTE} SELECT u.sscc, u.batch, u.first, u.last FROM container_units u JOIN t ON u.sscc = t.sscc"
-    ))
-    .bind(&roots)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as(&format!("{TREE_CTE} {TREE_CONTAINERS}"))
+            .bind(&roots)
+            .fetch_all(&mut *tx)
+            .await?;
+    let units: Vec<(String, String, i64, i64)> =
+        sqlx::query_as(&format!("{TREE_CTE} {TREE_UNITS}"))
+            .bind(&roots)
+            .fetch_all(&mut *tx)
+            .await?;
     crate::store::tree_from_rows(rows, units)
 }
 
@@ -571,4 +589,59 @@ async fn memberships(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query plan of `sql` on a migrated database with some containers in it.
+    async fn plan(pool: &SqlitePool, sql: &str) -> String {
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .bind("[\"100000000000000000\"]")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Every table the tree reads touches is searched by an index, never
+    /// scanned: a container event must not cost more as containers pile up.
+    #[tokio::test]
+    async fn tree_reads_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = super::super::SqliteStore::open(&url).await.unwrap();
+        let pool = &store.write;
+        // Enough rows that a scan would be a real choice for the planner.
+        for i in 0..200 {
+            let sscc = format!("{:018}", 200_000 + i);
+            let parent = (i % 10 != 0).then(|| format!("{:018}", 200_000 + i - i % 10));
+            sqlx::query(
+                "INSERT INTO containers (sscc, parent, party, packed_by) VALUES (?, ?, 'p', 'e')",
+            )
+            .bind(&sscc)
+            .bind(parent)
+            .execute(pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO container_units (sscc, batch, first, last) VALUES (?, 'b', ?, ?)",
+            )
+            .bind(&sscc)
+            .bind(i * 10)
+            .bind(i * 10 + 9)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        for query in [TREE_CONTAINERS, TREE_UNITS] {
+            let p = plan(pool, &format!("{TREE_CTE} {query}")).await;
+            for table in ["c", "u"] {
+                assert!(!p.contains(&format!("SCAN {table}")), "{p}");
+            }
+            assert!(p.contains("USING INDEX"), "{p}");
+        }
+    }
 }
