@@ -40,6 +40,8 @@ pub struct SqliteStore {
     /// synchronous=NORMAL, since they are not signed statements and a scan must
     /// not cost an fsync; the writer's FULL connection is untouched.
     scans: SqlitePool,
+    /// Tells the checkpoint task a scan group was committed.
+    scan_commits: mpsc::Sender<()>,
     /// Scan logs of recently scanned units, folded, kept in step with the
     /// table by every insert this store makes (see `record_scans`).
     scan_memory: Arc<Mutex<Generations<String, UnitScans>>>,
@@ -77,16 +79,25 @@ impl SqliteStore {
         let (committed, commits) = mpsc::channel(1);
         tokio::spawn(checkpoint::run(checkpoints, commits));
         let (appends, rx) = mpsc::channel(4 * GROUP_MAX);
-        tokio::spawn(writer::run(write.clone(), rx, committed));
+        tokio::spawn(writer::run(write.clone(), rx, committed.clone()));
+        // Scan groups signal the same checkpoint task, so a group rarely pays
+        // for a checkpoint in its own commit. SQLite's default bound stays on
+        // this connection: a larger one let the WAL grow under a steady scan
+        // load and made the occasional in-commit checkpoint the scan p99
+        // (37 ms against 11 ms in bench/scan).
         let scans = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts.synchronous(SqliteSynchronous::Normal))
+            .connect_with(
+                opts.synchronous(SqliteSynchronous::Normal)
+                    .pragma("wal_autocheckpoint", "1000"),
+            )
             .await?;
         Ok(SqliteStore {
             read,
             write,
             appends,
             scans,
+            scan_commits: committed,
             scan_memory: Arc::new(Mutex::new(Generations::new(SCAN_MEMORY))),
             scan_groups_lock: Arc::default(),
         })
@@ -734,6 +745,8 @@ impl Store for SqliteStore {
             // out of memory and are read back from the table next time.
             q.build().execute(&self.scans).await?;
         }
+        // Full means a checkpoint is already due.
+        let _ = self.scan_commits.try_send(());
         let mut out = Vec::with_capacity(scans.len());
         for (s, since) in scans {
             let u = group.entry(s.unit.clone()).or_default();
