@@ -1,5 +1,6 @@
 //! Transparency log endpoints under `/log`: the signed checkpoint, the verifier
-//! key, inclusion and consistency proofs, and the leaves themselves.
+//! key, inclusion and consistency proofs, the leaves themselves, and the tree
+//! as C2SP tlog-tiles (`/log/tile/…`, with `/log/checkpoint` as its checkpoint).
 //!
 //! Hashes in JSON are lowercase hex; the checkpoint note itself uses base64 as
 //! C2SP requires.
@@ -16,6 +17,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::domain::party::Role;
 use crate::log::service::LogError;
+use crate::log::tiles::{self, TileRef, TILE_WIDTH};
 use crate::log::MerkleError;
 
 /// Most leaves one `/log/entries` request returns.
@@ -32,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/log/entries", get(entries))
         .route("/log/roots", get(roots))
         .route("/log/keys/{key_id}", get(key_statements))
+        .route("/log/tile/{*path}", get(tile))
 }
 
 impl From<LogError> for ApiError {
@@ -245,4 +248,46 @@ async fn roots(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
         out.push(json!({"slug": p.slug, "kind": p.kind, "root_keys": keys}));
     }
     Ok(Json(Value::Array(out)))
+}
+
+/// `GET /log/tile/<L>/<N>[.p/<W>]` and `/log/tile/entries/<N>[.p/<W>]`: C2SP
+/// tlog-tiles. A tile's bytes never change once it exists, so every answer is
+/// cacheable for good; a tile beyond the tree is a 404.
+async fn tile(
+    State(s): State<AppState>,
+    Path(path): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let t =
+        TileRef::parse(&path).map_err(|e| ApiError::BadRequest("bad_request", e.to_string()))?;
+    let body = match t {
+        TileRef::Hashes {
+            level,
+            index,
+            width,
+        } => s.log.tile(level, index, width).await?,
+        TileRef::Entries { index, width } => {
+            let missing =
+                || ApiError::NotFound(format!("no entry bundle {path}: the log is shorter"));
+            let start = index
+                .checked_mul(TILE_WIDTH)
+                .and_then(|n| i64::try_from(n).ok())
+                .ok_or_else(missing)?;
+            let rows = s.ledger.store.statements_from(start, width as i64).await?;
+            let contiguous = rows.len() as u64 == width
+                && rows.iter().zip(start..).all(|(st, seq)| st.seq == seq);
+            if !contiguous {
+                return Err(missing());
+            }
+            tiles::entry_bundle(rows.iter().map(|st| st.json.as_bytes())).ok_or_else(|| {
+                ApiError::Internal(format!("bundle {path} holds an entry over 65,535 bytes"))
+            })?
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        body,
+    ))
 }

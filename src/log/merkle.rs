@@ -108,6 +108,32 @@ impl Tree {
         }
     }
 
+    /// One C2SP tile: the complete subtree hashes `index·256 … index·256 +
+    /// width` at tree height `8·level` (see [`crate::log::tiles`]).
+    pub fn tile(&self, level: u8, index: u64, width: u64) -> Result<Vec<Hash>, MerkleError> {
+        use crate::log::tiles::{TILE_HEIGHT, TILE_WIDTH};
+        if width == 0 || width > TILE_WIDTH {
+            return Err(MerkleError::BadRequest(format!(
+                "a tile holds 1 to {TILE_WIDTH} hashes, not {width}"
+            )));
+        }
+        let height = u32::from(level) * TILE_HEIGHT;
+        let have = self
+            .levels
+            .get(height as usize)
+            .map_or(0, |l| l.len() as u64);
+        let end = index
+            .checked_mul(TILE_WIDTH)
+            .and_then(|s| s.checked_add(width))
+            .filter(|end| *end <= have)
+            .ok_or(MerkleError::OutOfRange {
+                what: "tile",
+                value: index,
+                size: self.size(),
+            })?;
+        Ok(self.levels[height as usize][(end - width) as usize..end as usize].to_vec())
+    }
+
     /// MTH(D[start:end]) for a non-empty range within the tree.
     fn subtree(&self, start: u64, end: u64) -> Hash {
         let n = end - start;

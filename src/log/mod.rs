@@ -4,6 +4,7 @@
 pub mod merkle;
 pub mod note;
 pub mod service;
+pub mod tiles;
 
 pub use merkle::{Hash, MerkleError, Tree};
 pub use note::{Checkpoint, NoteError, Verifier};

@@ -268,6 +268,26 @@ impl LogService {
         Ok(self.with_tree(|t| t.consistency_proof(from, to))??)
     }
 
+    /// One C2SP tile's hashes, concatenated (see [`crate::log::tiles`]).
+    pub async fn tile(&self, level: u8, index: u64, width: u64) -> Result<Vec<u8>, LogError> {
+        use crate::log::tiles::{TILE_HEIGHT, TILE_WIDTH};
+        // Leaves the tile needs; past u64 means it cannot exist.
+        let leaves = index
+            .checked_mul(TILE_WIDTH)
+            .and_then(|s| s.checked_add(width))
+            .and_then(|end| {
+                let shift = u32::from(level) * TILE_HEIGHT;
+                (shift < 64)
+                    .then(|| end.checked_mul(1u64 << shift))
+                    .flatten()
+            })
+            .unwrap_or(u64::MAX);
+        if leaves <= self.store.log_size().await? as u64 {
+            self.ensure(leaves).await?;
+        }
+        Ok(self.with_tree(|t| t.tile(level, index, width))??.concat())
+    }
+
     async fn ensure(&self, size: u64) -> Result<(), LogError> {
         if size > self.size() {
             self.sync().await?;

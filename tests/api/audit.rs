@@ -4,7 +4,6 @@
 //! independent Python verifier checks it when python3 and `cryptography` exist.
 
 use serde_json::Value;
-use std::path::Path;
 use std::process::Command;
 
 use crate::helpers::*;
@@ -262,7 +261,7 @@ async fn a_bundle_exports_and_verifies_offline() {
     let (code, out) = run(&["verify", file.to_str().unwrap()]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("bundle ok"), "{out}");
-    python_check(&file, true).await;
+    python_verifier("--bundle", &file, true);
 
     // One byte changed in a statement: its inclusion proof fails.
     let text = std::fs::read_to_string(&file).unwrap();
@@ -275,7 +274,7 @@ async fn a_bundle_exports_and_verifies_offline() {
     let (code, out) = run(&["verify", bad.to_str().unwrap()]).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("does not lead to the root"), "{out}");
-    python_check(&bad, false).await;
+    python_verifier("--bundle", &bad, false);
 
     // A checkpoint signed by another key, when the log key is pinned.
     let other = suyuan::log::note::Verifier::new(
@@ -292,33 +291,6 @@ async fn a_bundle_exports_and_verifies_offline() {
     .await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("no signature by suyuan.log/other"), "{out}");
-}
-
-/// Runs `tests/vectors/verify.py --bundle` when python3 with `cryptography` is present.
-async fn python_check(file: &Path, ok: bool) {
-    let has = Command::new("python3")
-        .args(["-c", "import cryptography"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has {
-        eprintln!("python3 with cryptography not found; skipping the independent bundle check");
-        return;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/verify.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg("--bundle")
-        .arg(file)
-        .output()
-        .expect("python3");
-    assert_eq!(
-        out.status.success(),
-        ok,
-        "python verifier on {}:\n{}{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[tokio::test]

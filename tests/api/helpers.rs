@@ -516,3 +516,32 @@ impl RawDb {
         out
     }
 }
+
+/// Runs the independent Python verifier (`tests/vectors/verify.py FLAG PATH`)
+/// when python3 with `cryptography` is present, expecting success or refusal.
+pub fn python_verifier(flag: &str, path: &std::path::Path, ok: bool) {
+    use std::process::Command;
+    let has = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        eprintln!("python3 with cryptography not found; skipping the independent {flag} check");
+        return;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/verify.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(flag)
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert_eq!(
+        out.status.success(),
+        ok,
+        "python verifier {flag} {}:\n{}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

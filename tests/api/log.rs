@@ -1,6 +1,6 @@
 //! The transparency log over HTTP: signed checkpoints, inclusion and consistency
-//! proofs, bad requests, two servers on one database, and the refusal to start
-//! behind a signed checkpoint.
+//! proofs, C2SP tiles, bad requests, two servers on one database, and the
+//! refusal to start behind a signed checkpoint.
 
 use crate::helpers::*;
 use suyuan::client::Client;
@@ -263,5 +263,128 @@ async fn two_servers_append_to_one_tree() {
             .get(&format!("/log/proof/consistency?from={size}&to=40"), None)
             .await;
         verify_consistency(size, 40, &root, &ca.root, &hashes(&p)).expect("consistent");
+    }
+}
+
+async fn bytes(app: &TestApp, path: &str) -> (u16, Option<String>, Vec<u8>) {
+    let r = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .expect("request");
+    let cache = r
+        .headers()
+        .get("cache-control")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (
+        r.status().as_u16(),
+        cache,
+        r.bytes().await.expect("body").to_vec(),
+    )
+}
+
+#[tokio::test]
+async fn the_tree_is_served_as_tiles_that_rebuild_the_signed_root() {
+    let app = spawn_app().await;
+    let factory = app.party("acme-dairy", "factory").await;
+    // 260 leaves: one full tile of 256 and a partial one of 4.
+    for round in 0..13 {
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let f = factory.clone();
+            tasks.push(tokio::spawn(async move {
+                mint(&f, &format!("L{round}-{i}"), 5).await;
+            }));
+        }
+        for t in tasks {
+            t.await.expect("mint");
+        }
+    }
+    let cp = checkpoint(&app).await;
+    assert_eq!(cp.size, 260);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let save = |rel: &str, body: &[u8]| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    };
+    let mut leaves: Vec<Hash> = Vec::new();
+    for (tile, bundle, width) in [
+        ("tile/0/000", "tile/entries/000", 256),
+        ("tile/0/001.p/4", "tile/entries/001.p/4", 4),
+    ] {
+        let (st, cache, hashes) = bytes(&app, &format!("/log/{tile}")).await;
+        assert_eq!(st, 200, "{tile}");
+        assert_eq!(
+            cache.as_deref(),
+            Some("public, max-age=31536000, immutable")
+        );
+        assert_eq!(hashes.len(), 32 * width);
+        let (st, _, entries) = bytes(&app, &format!("/log/{bundle}")).await;
+        assert_eq!(st, 200, "{bundle}");
+        // Each entry is the stored statement, and hashes to its tile's leaf.
+        let mut at = 0;
+        for i in 0..width {
+            let len = u16::from_be_bytes([entries[at], entries[at + 1]]) as usize;
+            let entry = &entries[at + 2..at + 2 + len];
+            let h: Hash = hashes[32 * i..32 * i + 32].try_into().unwrap();
+            assert_eq!(leaf_hash(entry), h, "{bundle} entry {i}");
+            leaves.push(h);
+            at += 2 + len;
+        }
+        assert_eq!(at, entries.len(), "{bundle} has exactly {width} entries");
+        save(tile, &hashes);
+        save(bundle, &entries);
+    }
+    // Level 1 holds the root of the first 256 leaves; with the 4 others it
+    // gives the signed root.
+    let (st, _, l1) = bytes(&app, "/log/tile/1/000.p/1").await;
+    assert_eq!(st, 200);
+    let first: Hash = l1.as_slice().try_into().unwrap();
+    assert_eq!(
+        first,
+        suyuan::log::Tree::from_leaves(leaves[..256].iter().copied())
+            .root(256)
+            .unwrap()
+    );
+    save("tile/1/000.p/1", &l1);
+    let tail = suyuan::log::Tree::from_leaves(leaves[256..].iter().copied())
+        .root(4)
+        .unwrap();
+    assert_eq!(suyuan::log::merkle::node_hash(&first, &tail), cp.root);
+
+    // The independent verifier rebuilds the same root from the saved files.
+    save(
+        "checkpoint",
+        text(&app, "/log/checkpoint").await.1.as_bytes(),
+    );
+    save("key", text(&app, "/log/key").await.1.as_bytes());
+    python_verifier("--tiles", dir.path(), true);
+    // One flipped byte in an entry and it refuses.
+    let bundle = dir.path().join("tile/entries/001.p/4");
+    let mut b = std::fs::read(&bundle).unwrap();
+    b[10] ^= 1;
+    std::fs::write(&bundle, b).unwrap();
+    python_verifier("--tiles", dir.path(), false);
+
+    for (path, status) in [
+        ("/log/tile/0/002", 404),
+        ("/log/tile/0/001", 404),
+        ("/log/tile/0/001.p/5", 404),
+        ("/log/tile/1/000", 404),
+        ("/log/tile/entries/001", 404),
+        ("/log/tile/entries/002.p/1", 404),
+        ("/log/tile/0/000.p/256", 400),
+        ("/log/tile/0/000.p/0", 400),
+        ("/log/tile/64/000", 400),
+        ("/log/tile/0/1", 400),
+        ("/log/tile/0/x999/x999/x999/x999/x999/x999/999", 400),
+        ("/log/tile/x/000", 400),
+    ] {
+        let (st, body) = text(&app, path).await;
+        assert_eq!(st, status, "{path}: {body}");
+        assert!(body.contains("message"), "{path}: {body}");
     }
 }

@@ -15,6 +15,7 @@ compares the outcome with the vector's "valid".
 
 Usage: python3 tests/vectors/verify.py [vector.json ...]
        python3 tests/vectors/verify.py --bundle BUNDLE.json   (an evidence bundle)
+       python3 tests/vectors/verify.py --tiles DIR            (a log saved as C2SP tlog-tiles)
 Exit status 0 only if at least one vector was checked and every outcome matched.
 """
 
@@ -500,8 +501,80 @@ def check_bundle(path):
     return 0
 
 
+def _tile_index(n):
+    """1234067 -> x001/x234/067 (C2SP tlog-tiles)."""
+    groups = [f"{n % 1000:03d}"]
+    n //= 1000
+    while n:
+        groups.append(f"x{n % 1000:03d}")
+        n //= 1000
+    return "/".join(reversed(groups))
+
+
+def _mth(hashes):
+    """RFC 6962 Merkle tree hash of leaf hashes (split at the largest power of two below n)."""
+    if len(hashes) == 1:
+        return hashes[0]
+    k = 1
+    while k * 2 < len(hashes):
+        k *= 2
+    return _node(_mth(hashes[:k]), _mth(hashes[k:]))
+
+
+def check_tiles(directory):
+    """A log saved as C2SP tlog-tiles (checkpoint, key, tile/...): every entry's leaf
+    hash is in the level-0 tiles, every higher tile hash is the root of the 256
+    hashes below it, and the leaves give the signed root."""
+    d = Path(directory)
+    name, key_id, key = parse_verifier_key((d / "key").read_text(encoding="utf-8"))
+    _, size, root = open_checkpoint((d / "checkpoint").read_text(encoding="utf-8"), name, key_id, key)
+    leaves = []
+    for n in range((size + 255) // 256):
+        width = min(256, size - 256 * n)
+        suffix = "" if width == 256 else f".p/{width}"
+        bundle = (d / "tile" / "entries" / (_tile_index(n) + suffix)).read_bytes()
+        hashes = (d / "tile" / "0" / (_tile_index(n) + suffix)).read_bytes()
+        if len(hashes) != 32 * width:
+            raise Refused(f"level-0 tile {n}: {len(hashes)} bytes, expected {32 * width}")
+        at, i = 0, 0
+        while at < len(bundle):
+            length = int.from_bytes(bundle[at:at + 2], "big")
+            entry = bundle[at + 2:at + 2 + length]
+            if len(entry) != length:
+                raise Refused(f"entry bundle {n}: truncated entry {i}")
+            leaf = hashlib.sha256(b"\x00" + entry).digest()
+            if leaf != hashes[32 * i:32 * i + 32]:
+                raise Refused(f"leaf {256 * n + i}: entry does not hash to the level-0 tile")
+            leaves.append(leaf)
+            at += 2 + length
+            i += 1
+        if i != width:
+            raise Refused(f"entry bundle {n}: {i} entries, expected {width}")
+    level, below, checked = 1, leaves, 0
+    while len(below) >= 256:
+        above = [_mth(below[256 * j:256 * j + 256]) for j in range(len(below) // 256)]
+        for n in range((len(above) + 255) // 256):
+            width = min(256, len(above) - 256 * n)
+            suffix = "" if width == 256 else f".p/{width}"
+            got = (d / "tile" / str(level) / (_tile_index(n) + suffix)).read_bytes()
+            if got != b"".join(above[256 * n:256 * n + width]):
+                raise Refused(f"tile {level}/{_tile_index(n)}{suffix}: hashes are not the roots below")
+            checked += 1
+        level, below = level + 1, above
+    if size == 0 or _mth(leaves) != root:
+        raise Refused(f"the entries do not give the signed root of size {size}")
+    print(f"tiles ok: {size} entries, {checked} higher tiles, root signed by {name}")
+    return 0
+
+
 def main(argv):
     _self_check()
+    if len(argv) == 3 and argv[1] == "--tiles":
+        try:
+            return check_tiles(argv[2])
+        except (Refused, ValueError, OSError) as e:
+            print(f"FAIL tiles {argv[2]}: {e}")
+            return 1
     if len(argv) == 3 and argv[1] == "--bundle":
         try:
             return check_bundle(argv[2])
