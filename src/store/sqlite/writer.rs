@@ -507,8 +507,10 @@ async fn append_event(
 /// packed (see `tree_reads_use_indexes`).
 pub(super) const TREE_CTE: &str = "WITH RECURSIVE t(sscc) AS (SELECT value FROM json_each(?) \
      UNION SELECT c.sscc FROM t CROSS JOIN containers c ON c.parent = t.sscc)";
+/// With [`TREE_CTE`]: every container reached and its parent.
 pub(super) const TREE_CONTAINERS: &str =
     "SELECT c.sscc, c.parent FROM t CROSS JOIN containers c ON c.sscc = t.sscc";
+/// With [`TREE_CTE`]: the loose unit ranges directly in each container reached.
 pub(super) const TREE_UNITS: &str =
     "SELECT u.sscc, u.batch, u.first, u.last FROM t CROSS JOIN container_units u ON u.sscc = t.sscc";
 
