@@ -4,8 +4,11 @@
 //! Ours: sign + QR + layout + text + encode + write one file per label (PNG,
 //! SVG) or one ZPL stream (native `^BQ`), on all cores. zint: the same URLs,
 //! pre-signed, one file per symbol, QR only (no text), one process.
-//! Also prints the PNG and SVG rates into one zip, and peak RSS after 10,000
-//! and after 1,000,000 ZPL labels.
+//! Also prints the PNG and SVG rates into one zip, peak RSS after 10,000
+//! and after 1,000,000 ZPL labels, and how fast the scratch directory takes
+//! new files at all (`TMPDIR`, else /tmp): ext4 passes over inodes freed in
+//! the last minutes when it allocates one, so after other jobs deleted many
+//! files each new file can cost ~1 ms, for ours and zint alike.
 //!
 //! Last line: `labels/s png=… svg=… zpl=… zint_png=… zint_svg=…`.
 
@@ -99,6 +102,16 @@ fn zpl_stream(n: u64, path: &std::path::Path) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+// Empty files created per second in `dir`: what one file per label costs
+// before anything is rendered.
+fn create_rate(dir: &std::path::Path, n: u64) -> f64 {
+    let t = Instant::now();
+    for i in 0..n {
+        std::fs::write(dir.join(i.to_string()), b"").expect("probe file");
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
 fn peak_rss_mb() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()
@@ -137,6 +150,11 @@ fn main() {
         std::fs::create_dir_all(&d).expect("dir");
         d
     };
+    let probe = create_rate(&dir("probe"), 2_000);
+    println!(
+        "scratch dir {}: {probe:.0} empty files/s",
+        tmp.path().display()
+    );
     let png = files(Format::Png, N_IMG, &dir("png"));
     println!("png: {N_IMG} labels, {png:.0} labels/s");
     let svg = files(Format::Svg, N_IMG, &dir("svg"));

@@ -41,7 +41,7 @@ fn payload(seed: u64, len: usize) -> String {
         1 => b"0123456789",
         _ => b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:",
     };
-    let mut s = String::from(if seed % 2 == 0 {
+    let mut s = String::from(if seed.is_multiple_of(2) {
         "https://id.suyuan.example/01/06901234567892/10/L20261015A/21/"
     } else {
         ""
