@@ -3,9 +3,13 @@
 //!
 //! Ours: sign + QR + layout + text + encode + write one file per label (PNG,
 //! SVG) or one ZPL stream (native `^BQ`), on all cores. zint: the same URLs,
-//! pre-signed, one file per symbol, QR only (no text), one process.
-//! Also prints the PNG and SVG rates into one zip, and peak RSS after 10,000
-//! and after 1,000,000 ZPL labels.
+//! pre-signed, one file per symbol, QR only (no text), one process, timed
+//! right after ours in each format.
+//! Also prints the PNG and SVG rates into one zip, peak RSS after 10,000
+//! and after 1,000,000 ZPL labels, and how fast the scratch directory takes
+//! new files at all (`TMPDIR`, else /tmp): ext4 passes over inodes freed in
+//! the last minutes when it allocates one, so after other jobs deleted many
+//! files each new file can cost ~1 ms, for ours and zint alike.
 //!
 //! Last line: `labels/s png=… svg=… zpl=… zint_png=… zint_svg=…`.
 
@@ -99,6 +103,16 @@ fn zpl_stream(n: u64, path: &std::path::Path) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+// Empty files created per second in `dir`: what one file per label costs
+// before anything is rendered.
+fn create_rate(dir: &std::path::Path, n: u64) -> f64 {
+    let t = Instant::now();
+    for i in 0..n {
+        std::fs::write(dir.join(i.to_string()), b"").expect("probe file");
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
 fn peak_rss_mb() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()
@@ -137,9 +151,28 @@ fn main() {
         std::fs::create_dir_all(&d).expect("dir");
         d
     };
+    // zint gets exactly the URLs our run encodes.
+    let r = renderer(Format::Png, N_IMG - 1);
+    let payloads = tmp.path().join("payloads.txt");
+    let mut text = String::new();
+    for i in 0..N_IMG {
+        text.push_str(&r.content(i).expect("content").url);
+        text.push('\n');
+    }
+    std::fs::write(&payloads, text).expect("payloads");
+
+    let probe = create_rate(&dir("probe"), 2_000);
+    println!(
+        "scratch dir {}: {probe:.0} empty files/s",
+        tmp.path().display()
+    );
+    // Each format right before zint's, so both meet the file system in
+    // about the same state (it changes within minutes; see above).
     let png = files(Format::Png, N_IMG, &dir("png"));
+    let zint_png = zint("PNG", &payloads, &dir("zint-png"), N_IMG);
     println!("png: {N_IMG} labels, {png:.0} labels/s");
     let svg = files(Format::Svg, N_IMG, &dir("svg"));
+    let zint_svg = zint("SVG", &payloads, &dir("zint-svg"), N_IMG);
     println!("svg: {N_IMG} labels, {svg:.0} labels/s");
     let zip_png = zipped(Format::Png, N_IMG, &tmp.path().join("png.zip"));
     let zip_svg = zipped(Format::Svg, N_IMG, &tmp.path().join("svg.zip"));
@@ -152,17 +185,6 @@ fn main() {
     println!("zpl: 10,000 labels {zpl_10k:.0} labels/s; 1,000,000 labels {zpl:.0} labels/s");
     println!("peak RSS after 10,000 ZPL labels {rss_10k:.1} MB, after 1,000,000 {rss_1m:.1} MB");
 
-    // zint gets exactly the URLs our run encoded.
-    let r = renderer(Format::Png, N_IMG - 1);
-    let payloads = tmp.path().join("payloads.txt");
-    let mut text = String::new();
-    for i in 0..N_IMG {
-        text.push_str(&r.content(i).expect("content").url);
-        text.push('\n');
-    }
-    std::fs::write(&payloads, text).expect("payloads");
-    let zint_png = zint("PNG", &payloads, &dir("zint-png"), N_IMG);
-    let zint_svg = zint("SVG", &payloads, &dir("zint-svg"), N_IMG);
     let show = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.0}"));
     if let (Some(zp), Some(zs)) = (zint_png, zint_svg) {
         println!(

@@ -216,8 +216,10 @@ impl Signer {
 
     /// The signed Digital Link URL of a key.
     pub fn url(&self, key: &Key) -> String {
-        let sig = sign::sign_label(&key.canonical_path(), &self.key);
-        key.url(&self.base, &sig)
+        let path = key.canonical_path();
+        let sig = sign::sign_label(&path, &self.key);
+        // `Key::url`, without making the path a second time (`base` has no trailing slash).
+        format!("{}/{path}?s={sig}", self.base)
     }
 }
 

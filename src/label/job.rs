@@ -2,7 +2,7 @@
 //! on every label (layout, fixed text already drawn, the SVG head already
 //! serialised); [`run`] renders a range in parallel chunks and hands the
 //! labels, in order, to a sink, and [`run_unordered`] lets each worker write
-//! its own labels' files. Memory is one chunk, whatever the range.
+//! its own labels' files. Memory is a chunk or two, whatever the range.
 
 use rayon::prelude::*;
 use std::fs::File;
@@ -50,6 +50,7 @@ pub struct Renderer {
     template: Canvas,
     fixed_text: Canvas,
     svg_head: String,
+    zpl_native: zpl::Native,
     warnings: Vec<String>,
 }
 
@@ -127,6 +128,13 @@ impl Renderer {
         let fixed_text = text_box(&font, &layout, &fixed);
         let svg_head =
             svg::head(&layout, spec.size.width_mm(), spec.size.height_mm()) + &svg::text(&fixed);
+        let variable: Vec<Placed> = slots.iter().filter(|p| !p.fixed).cloned().collect();
+        let zpl_native = zpl::Native::new(
+            &layout,
+            spec.ecc,
+            Some((layout.text.x, layout.text.y)),
+            &variable,
+        );
         Ok(Renderer {
             subject,
             signer,
@@ -139,6 +147,7 @@ impl Renderer {
             template,
             fixed_text,
             svg_head,
+            zpl_native,
             warnings,
         })
     }
@@ -227,14 +236,11 @@ impl Renderer {
             Format::Zpl => Rendered::Stream(
                 match self.zpl_mode {
                     zpl::Mode::Native => {
-                        let at = (self.layout.text.x, self.layout.text.y);
-                        zpl::native(
-                            &self.layout,
-                            &c.url,
-                            self.spec.ecc,
-                            Some(at),
-                            &self.variable(&c),
-                        )
+                        let n = &self.zpl_native;
+                        let mut s = String::with_capacity(n.fixed_len() + c.url.len() + 32);
+                        let texts = c.lines.iter().filter(|l| !l.fixed);
+                        n.push(&mut s, &c.url, texts.map(|l| l.text.as_str()));
+                        s
                     }
                     zpl::Mode::Graphic => zpl::graphic(&self.layout, &self.raster(&c)?),
                 }
@@ -277,6 +283,9 @@ pub fn run(
 /// Like [`run`], but each label also goes through `prepare` on the worker
 /// that rendered it (e.g. compressing a zip entry), so only the in-order
 /// writing is left to the one thread that calls `sink`.
+///
+/// That thread writes one chunk while the workers render the next, so
+/// neither waits for the other; memory is two chunks, whatever the range.
 pub fn run_with<T: Send>(
     renderer: &Renderer,
     first: u64,
@@ -285,17 +294,37 @@ pub fn run_with<T: Send>(
     mut sink: impl FnMut(u64, T) -> Result<(), LabelError>,
     progress: impl Fn(u64),
 ) -> Result<(), LabelError> {
-    chunks(first, last, |start, end| {
-        let labels: Vec<T> = (start..=end)
+    let render = |start: u64, end: u64| -> Result<Vec<T>, LabelError> {
+        (start..=end)
             .into_par_iter()
             .map(|i| prepare(i, renderer.render(i)?))
-            .collect::<Result<_, _>>()?;
-        for (i, r) in (start..=end).zip(labels) {
+            .collect()
+    };
+    let mut write = |start: u64, labels: Vec<T>| -> Result<(), LabelError> {
+        let n = labels.len() as u64;
+        for (i, r) in (start..).zip(labels) {
             sink(i, r)?;
         }
-        progress(end - start + 1);
+        progress(n);
         Ok(())
-    })
+    };
+    // The chunk rendered last, not yet written.
+    let mut ready: Option<(u64, Vec<T>)> = None;
+    chunks(first, last, |start, end| {
+        let mut next = None;
+        let written = rayon::in_place_scope(|s| {
+            s.spawn(|_| next = Some(render(start, end)));
+            // On this thread, while the workers render: the chunk before.
+            ready
+                .take()
+                .map_or(Ok(()), |(at, labels)| write(at, labels))
+        });
+        written?;
+        let labels = next.expect("the spawned render has finished with the scope")?;
+        ready = Some((start, labels));
+        Ok(())
+    })?;
+    ready.map_or(Ok(()), |(at, labels)| write(at, labels))
 }
 
 /// Renders `first..=last` and hands each label to `sink` on the worker that

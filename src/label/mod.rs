@@ -17,6 +17,7 @@ pub mod content;
 pub mod font;
 pub mod job;
 pub mod layout;
+pub mod mask;
 pub mod pdf;
 pub mod png;
 pub mod print;

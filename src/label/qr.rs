@@ -1,8 +1,9 @@
 //! The QR matrix (ISO/IEC 18004) of a label URL, as a square of dark/light modules.
 
-use qrcode::{EcLevel, QrCode};
+use qrcode::EcLevel;
 
 use super::layout::Ecc;
+use super::mask;
 use super::LabelError;
 
 /// A square QR symbol without quiet zone; `true` is a dark module.
@@ -24,32 +25,38 @@ fn level(ecc: Ecc) -> EcLevel {
 impl Matrix {
     /// Encodes `data` at the given error correction level (smallest version that fits).
     pub fn encode(data: &str, ecc: Ecc) -> Result<Self, LabelError> {
-        let code = QrCode::with_error_correction_level(data.as_bytes(), level(ecc))
+        let bits = qrcode::bits::encode_auto(data.as_bytes(), level(ecc))
             .map_err(|_| LabelError::PayloadTooLong(data.len()))?;
-        // A QR symbol is at most 177 modules wide, so this never truncates.
-        let width = code.width() as u32;
-        Ok(Matrix {
-            width,
-            dark: code
-                .to_colors()
-                .into_iter()
-                .map(|c| c == qrcode::Color::Dark)
-                .collect(),
-        })
+        Self::from_bits(bits, ecc, data.len())
     }
 
     /// Encodes `data` as a symbol exactly `width` modules wide, so every label
     /// of a run has the same size and the layout made for it fits.
     pub fn encode_width(data: &str, ecc: Ecc, width: u32) -> Result<Self, LabelError> {
         let version = qrcode::Version::Normal(((width.saturating_sub(17)) / 4) as i16);
-        let code = QrCode::with_version(data.as_bytes(), version, level(ecc))
-            .map_err(|_| LabelError::PayloadTooLong(data.len()))?;
+        let too_long = |_| LabelError::PayloadTooLong(data.len());
+        let mut bits = qrcode::bits::Bits::new(version);
+        bits.push_optimal_data(data.as_bytes()).map_err(too_long)?;
+        bits.push_terminator(level(ecc)).map_err(too_long)?;
+        Self::from_bits(bits, ecc, data.len())
+    }
+
+    // What `QrCode::with_bits` does, with the mask chosen by `mask::best_masked`
+    // (the same mask and modules, without the crate's slow scoring).
+    fn from_bits(bits: qrcode::bits::Bits, ecc: Ecc, len: usize) -> Result<Self, LabelError> {
+        let version = bits.version();
+        let qrcode::Version::Normal(v @ 1..=40) = version else {
+            return Err(LabelError::PayloadTooLong(len));
+        };
+        let codewords = bits.into_bytes();
+        let (data, ec) = qrcode::ec::construct_codewords(&codewords, version, level(ecc))
+            .map_err(|_| LabelError::PayloadTooLong(len))?;
+        let m = mask::best_masked(v, level(ecc), &data, &ec);
+        // A QR symbol is at most 177 modules wide, so this never truncates.
         Ok(Matrix {
-            width: code.width() as u32,
-            dark: code
-                .to_colors()
-                .into_iter()
-                .map(|c| c == qrcode::Color::Dark)
+            width: m.width as u32,
+            dark: (0..m.width * m.width)
+                .map(|i| m.get(i % m.width, i / m.width))
                 .collect(),
         })
     }

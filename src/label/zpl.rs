@@ -196,34 +196,83 @@ pub fn native(
     text_at: Option<(u32, u32)>,
     variable: &[Placed],
 ) -> String {
-    let mut s = open(layout);
-    let mag = layout.module.min(MAX_MAGNIFICATION);
-    // Model 2 is the only model current scanners expect. The level goes both
-    // in ^BQ's fourth parameter (its default is Q when empty) and in the
-    // field data's switches, so firmware reading either gets M (or as asked).
-    let _ = writeln!(
-        s,
-        "^FO{},{}^BQN,2,{mag},{}^FD{}A,{url}^FS",
-        layout.symbol_x,
-        layout.symbol_y,
-        ecc.letter(),
-        ecc.letter()
+    let mut s = String::new();
+    Native::new(layout, ecc, text_at, variable).push(
+        &mut s,
+        url,
+        variable.iter().map(|l| l.text.as_str()),
     );
-    if let Some((x, y)) = text_at {
-        let _ = writeln!(s, "^FO{x},{y}^XG{TEXT_GRAPHIC},1,1^FS");
-    }
-    for l in variable {
-        let h = l.px.round() as u32;
-        let _ = writeln!(
-            s,
-            "^FO{},{}^A0N,{h},{h}^FH\\^FD{}^FS",
-            l.x,
-            l.y,
-            field_text(&l.text)
-        );
-    }
-    s.push_str("^XZ\n");
     s
+}
+
+/// A run's native labels serialised up to what changes per label (the URL
+/// and the variable lines' text): ZPL labels are mostly the same bytes, and
+/// formatting them anew for every label cost more than writing them.
+#[derive(Debug, Clone)]
+pub struct Native {
+    // Label setup and the `^BQ` field up to its data.
+    head: String,
+    // From the end of the URL to the first variable line.
+    after_url: String,
+    // Each variable line's field up to its text.
+    lines: Vec<String>,
+}
+
+impl Native {
+    /// The fixed parts for labels laid out by `layout`, with variable lines in `slots`.
+    pub fn new(layout: &Layout, ecc: Ecc, text_at: Option<(u32, u32)>, slots: &[Placed]) -> Self {
+        let mut head = open(layout);
+        let mag = layout.module.min(MAX_MAGNIFICATION);
+        // Model 2 is the only model current scanners expect. The level goes both
+        // in ^BQ's fourth parameter (its default is Q when empty) and in the
+        // field data's switches, so firmware reading either gets M (or as asked).
+        let _ = write!(
+            head,
+            "^FO{},{}^BQN,2,{mag},{}^FD{}A,",
+            layout.symbol_x,
+            layout.symbol_y,
+            ecc.letter(),
+            ecc.letter()
+        );
+        let mut after_url = String::from("^FS\n");
+        if let Some((x, y)) = text_at {
+            let _ = writeln!(after_url, "^FO{x},{y}^XG{TEXT_GRAPHIC},1,1^FS");
+        }
+        let lines = slots
+            .iter()
+            .map(|l| {
+                let h = l.px.round() as u32;
+                format!("^FO{},{}^A0N,{h},{h}^FH\\^FD", l.x, l.y)
+            })
+            .collect();
+        Native {
+            head,
+            after_url,
+            lines,
+        }
+    }
+
+    /// Appends one label: its URL and the text of each variable line, in
+    /// slot order (missing ones print empty).
+    pub fn push<'a>(&self, out: &mut String, url: &str, mut texts: impl Iterator<Item = &'a str>) {
+        out.push_str(&self.head);
+        out.push_str(url);
+        out.push_str(&self.after_url);
+        for line in &self.lines {
+            out.push_str(line);
+            push_field_text(out, texts.next().unwrap_or_default());
+            out.push_str("^FS\n");
+        }
+        out.push_str("^XZ\n");
+    }
+
+    /// Bytes of a label without its URL and text: a capacity hint.
+    pub fn fixed_len(&self) -> usize {
+        self.head.len()
+            + self.after_url.len()
+            + self.lines.iter().map(|l| l.len() + 5).sum::<usize>()
+            + 4
+    }
 }
 
 /// A label sent as one `^GFA` bitmap.
@@ -241,10 +290,22 @@ pub fn graphic(layout: &Layout, canvas: &Canvas) -> String {
 }
 
 // Text after ^FH\ : the command characters and the escape itself as hex.
+fn push_field_text(out: &mut String, t: &str) {
+    for c in t.chars() {
+        match c {
+            '\\' => out.push_str("\\5C"),
+            '^' => out.push_str("\\5E"),
+            '~' => out.push_str("\\7E"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
 fn field_text(t: &str) -> String {
-    t.replace('\\', "\\5C")
-        .replace('^', "\\5E")
-        .replace('~', "\\7E")
+    let mut s = String::new();
+    push_field_text(&mut s, t);
+    s
 }
 
 /// Where the symbol of `m` starts (for tools checking `^FO`).

@@ -8,5 +8,6 @@ mod archive;
 mod cli;
 mod decode;
 mod formats;
+mod mask;
 mod printing;
 mod samples;
