@@ -482,7 +482,9 @@ pub fn apply_units(
             if cursor < lo {
                 out.push(h.piece(cursor, lo - 1));
             }
-            out.push(transform(ev, ctx, h.piece(lo, hi))?);
+            for (a, b) in damage_cuts(ev, h.range.batch, lo, hi) {
+                out.push(transform(ev, ctx, h.piece(a, b))?);
+            }
             cursor = hi + 1;
         }
         if cursor <= h.range.last {
@@ -657,6 +659,39 @@ fn resolved(r: Option<Resolution>) -> Disposition {
         Some(Resolution::Destroy) => Disposition::Destroyed,
         Some(Resolution::Quarantine) | None => Disposition::Returned,
     }
+}
+
+/// `lo..=hi` cut at the edges of a receipt's damaged ranges, so that damage
+/// reported for part of a received case or range sets aside exactly those units.
+fn damage_cuts(ev: &EventStatement, batch: BatchId, lo: u64, hi: u64) -> Vec<(u64, u64)> {
+    let mut edges: Vec<u64> = Vec::new();
+    if ev.event_type == EventType::Receiving {
+        for r in ev
+            .exceptions
+            .iter()
+            .filter(|e| e.kind == ExceptionType::Damaged)
+            .flat_map(|e| &e.objects)
+            .filter(|r| r.batch == batch)
+        {
+            // A piece starts at each damaged range's first unit and after its last.
+            if r.first > lo && r.first <= hi {
+                edges.push(r.first);
+            }
+            if r.last >= lo && r.last < hi {
+                edges.push(r.last + 1);
+            }
+        }
+    }
+    edges.sort_unstable();
+    edges.dedup();
+    let mut pieces = Vec::with_capacity(edges.len() + 1);
+    let mut start = lo;
+    for e in edges {
+        pieces.push((start, e - 1));
+        start = e;
+    }
+    pieces.push((start, hi));
+    pieces
 }
 
 /// One piece of a holding, fully inside the event's objects, under the event.
@@ -858,5 +893,35 @@ mod inspection_tests {
         ship.to = Some(Slug::parse("b1").unwrap());
         ship.result = None;
         assert_eq!(field_of(check_shape(&ship).unwrap_err()), "method");
+    }
+
+    #[test]
+    fn damaged_ranges_cut_a_received_piece_at_their_edges() {
+        let batch = BatchId([1; 32]);
+        let other = BatchId([2; 32]);
+        let mut ev = inspecting();
+        ev.event_type = EventType::Receiving;
+        let damaged = |b, first, last| crate::domain::statement::Exception {
+            kind: ExceptionType::Damaged,
+            objects: vec![UnitRange {
+                batch: b,
+                first,
+                last,
+            }],
+            note: None,
+        };
+        ev.exceptions = vec![
+            damaged(batch, 5, 7),
+            damaged(batch, 20, 30),
+            damaged(other, 1, 2),
+        ];
+        assert_eq!(
+            damage_cuts(&ev, batch, 0, 23),
+            vec![(0, 4), (5, 7), (8, 19), (20, 23)]
+        );
+        assert_eq!(damage_cuts(&ev, batch, 5, 7), vec![(5, 7)]);
+        assert_eq!(damage_cuts(&ev, other, 0, 9), vec![(0, 0), (1, 2), (3, 9)]);
+        ev.event_type = EventType::Shipping;
+        assert_eq!(damage_cuts(&ev, batch, 0, 23), vec![(0, 23)]);
     }
 }

@@ -343,15 +343,20 @@ async fn receiving_cases_of_a_pallet_with_exceptions_holds_exactly() {
             (72, 99, "acme-dairy".into(), Disposition::Active, None),
         ]
     );
-    // The short case turns up and is received under the same notice.
-    recv(vec![sscc(33)], vec![]).await.unwrap();
+    // The short case turns up, three of its units crushed, and is received
+    // under the same notice: exactly those three are set aside.
+    recv(vec![sscc(33)], vec![(ExceptionType::Damaged, 50, 52)])
+        .await
+        .unwrap();
     let rows: Vec<_> = app.holdings(&a).await.iter().map(held).collect();
     assert_eq!(
         rows,
         vec![
             (0, 23, b1s(), Disposition::Active, None),
             (24, 47, b1s(), Disposition::SellableNotAccessible, None),
-            (48, 71, b1s(), Disposition::Active, None),
+            (48, 49, b1s(), Disposition::Active, None),
+            (50, 52, b1s(), Disposition::SellableNotAccessible, None),
+            (53, 71, b1s(), Disposition::Active, None),
             (72, 99, "acme-dairy".into(), Disposition::Active, None),
         ]
     );
