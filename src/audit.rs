@@ -42,7 +42,7 @@ use crate::gs1::Sscc;
 use crate::log::merkle::{self, Hash, Tree};
 use crate::log::note::{Checkpoint, Verifier};
 use crate::sign::{self, Kind};
-use crate::store::{Party, StoredStatement};
+use crate::store::{Leaf, Party, StatementPage, StoredStatement};
 
 /// Signatures per `verify_batch` call: large enough that the multiscalar
 /// multiplication amortises well, small enough that a page splits over the cores.
@@ -191,9 +191,11 @@ fn parse_typed(kind: &str, json: &str) -> Result<(Signed, Typed), String> {
     let kind: Kind = kind.parse().map_err(|e: sign::SignError| e.to_string())?;
     let (message, sig, typed) = match canonical::split_sig(json) {
         Some(cut) => {
-            let mut message = sign::message(kind, "");
-            let prefix = message.len();
-            message.reserve_exact(cut.before.len() + cut.after.len());
+            // One allocation of the final size (the message outlives the page).
+            let tag = sign::message(kind, "");
+            let prefix = tag.len();
+            let mut message = Vec::with_capacity(prefix + cut.before.len() + cut.after.len());
+            message.extend_from_slice(&tag);
             message.extend_from_slice(cut.before.as_bytes());
             message.extend_from_slice(cut.after.as_bytes());
             let typed = Typed::from_slice(kind, &message[prefix..])?;
@@ -277,7 +279,13 @@ impl Auditor {
 
     /// Checks the next leaves, in order.
     pub fn feed(&mut self, chunk: &[StoredStatement]) {
-        let prepared = self.prepare(chunk);
+        self.feed_page(&StatementPage::from_rows(chunk));
+    }
+
+    /// Checks the next leaves, in order, from a page read in one piece.
+    pub fn feed_page(&mut self, page: &StatementPage) {
+        let leaves: Vec<Leaf> = page.leaves().collect();
+        let prepared = self.prepare(&leaves);
         let mut pending = Vec::with_capacity(prepared.len());
         for p in prepared {
             let expected = self.tree.size() as i64;
@@ -353,12 +361,12 @@ impl Auditor {
     }
 
     /// Parses and hashes a chunk on all cores.
-    fn prepare(&self, chunk: &[StoredStatement]) -> Vec<Prepared> {
-        let one = |st: &StoredStatement| Prepared {
+    fn prepare(&self, chunk: &[Leaf]) -> Vec<Prepared> {
+        let one = |st: &Leaf| Prepared {
             seq: st.seq,
-            stored_id: st.id.clone(),
+            stored_id: st.id.to_owned(),
             leaf: merkle::leaf_hash(st.json.as_bytes()),
-            parsed: parse_typed(&st.kind, &st.json),
+            parsed: parse_typed(st.kind, st.json),
         };
         if self.threads <= 1 || chunk.len() < 64 {
             return chunk.iter().map(one).collect();
