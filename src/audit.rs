@@ -578,7 +578,7 @@ impl Auditor {
             }
         }
         if matches!(ev.event_type, EventType::Shipping | EventType::Returning) {
-            self.shipments.insert(eid, ev);
+            self.shipments.insert(eid, slim_shipment(ev));
         }
     }
 
@@ -853,6 +853,27 @@ impl Auditor {
             }
         }
         seen
+    }
+}
+
+/// A shipping or returning event as the audit keeps it for the receipts that name
+/// it: custody reads only its type and receiver ([`custody::Context::shipment`]),
+/// so the ranges, chain links and texts are dropped (on a large log the kept
+/// shipments would otherwise be most of the audit's memory).
+fn slim_shipment(ev: EventStatement) -> EventStatement {
+    EventStatement {
+        objects: Vec::new(),
+        containers: Vec::new(),
+        prev: BTreeMap::new(),
+        exceptions: Vec::new(),
+        asn: None,
+        reason: None,
+        instructions: None,
+        result: None,
+        method: None,
+        certificate_sha256: None,
+        place: None,
+        ..ev
     }
 }
 
