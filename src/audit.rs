@@ -127,6 +127,47 @@ pub struct Auditor {
     partial: bool,
 }
 
+/// A page of leaves parsed and hashed, ready for [`Auditor::feed_prepared`].
+pub struct PreparedPage(Vec<Prepared>);
+
+impl PreparedPage {
+    /// Parses and hashes a page on all cores.
+    pub fn new(page: &StatementPage) -> Self {
+        let chunk: Vec<Leaf> = page.leaves().collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let one = |st: &Leaf| Prepared {
+            seq: st.seq,
+            stored_id: st.id.to_owned(),
+            leaf: merkle::leaf_hash(st.json.as_bytes()),
+            parsed: parse_typed(st.kind, st.json),
+        };
+        if threads <= 1 || chunk.len() < 64 {
+            return PreparedPage(chunk.iter().map(one).collect());
+        }
+        let per = chunk.len().div_ceil(threads);
+        PreparedPage(std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .chunks(per)
+                .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        }))
+    }
+
+    /// Number of leaves.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the page holds no leaf.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// What one leaf parsed into (computed in parallel).
 struct Prepared {
     seq: i64,
@@ -284,8 +325,13 @@ impl Auditor {
 
     /// Checks the next leaves, in order, from a page read in one piece.
     pub fn feed_page(&mut self, page: &StatementPage) {
-        let leaves: Vec<Leaf> = page.leaves().collect();
-        let prepared = self.prepare(&leaves);
+        self.feed_prepared(PreparedPage::new(page));
+    }
+
+    /// Checks the next leaves, in order, parsed and hashed beforehand (so that the
+    /// next page can be prepared while this one is replayed).
+    pub fn feed_prepared(&mut self, page: PreparedPage) {
+        let prepared = page.0;
         let mut pending = Vec::with_capacity(prepared.len());
         for p in prepared {
             let expected = self.tree.size() as i64;
@@ -358,30 +404,6 @@ impl Auditor {
                 );
             }
         }
-    }
-
-    /// Parses and hashes a chunk on all cores.
-    fn prepare(&self, chunk: &[Leaf]) -> Vec<Prepared> {
-        let one = |st: &Leaf| Prepared {
-            seq: st.seq,
-            stored_id: st.id.to_owned(),
-            leaf: merkle::leaf_hash(st.json.as_bytes()),
-            parsed: parse_typed(st.kind, st.json),
-        };
-        if self.threads <= 1 || chunk.len() < 64 {
-            return chunk.iter().map(one).collect();
-        }
-        let per = chunk.len().div_ceil(self.threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = chunk
-                .chunks(per)
-                .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
     }
 
     /// Applies one statement's rules; returns its key and signature for verification.

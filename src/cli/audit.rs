@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use suyuan::audit::{Auditor, Seen};
+use suyuan::audit::{Auditor, PreparedPage, Seen};
 use suyuan::bundle::{self, Bundle, BundleLog, BundleParty, BundleStatement};
 use suyuan::domain::keys::KeyRecord;
 use suyuan::domain::party::Role;
@@ -306,22 +306,36 @@ pub async fn audit(args: AuditArgs) -> Result<()> {
     } else {
         PAGE
     };
-    // Read the next page while the current one is checked.
+    // Three stages at once: page k is replayed (its signatures then checked in the
+    // background) while page k+1 is parsed and hashed and page k+2 is read.
     let mut rows = source.page(0, page).await?;
-    while !rows.is_empty() {
-        let n = rows.len() as u64;
+    let mut read = rows.len() as u64;
+    let mut prepared = PreparedPage::new(&StatementPage::default());
+    while !rows.is_empty() || !prepared.is_empty() {
+        let n = prepared.len() as u64;
         let before = auditor.size();
+        let last_read = rows.is_empty();
         let feed = tokio::task::spawn_blocking(move || {
-            auditor.feed_page(&rows);
+            auditor.feed_prepared(prepared);
             auditor
         });
-        let (next, fed) = tokio::join!(source.page(before + n, page), feed);
+        let prepare = tokio::task::spawn_blocking(move || PreparedPage::new(&rows));
+        let next = async {
+            if last_read {
+                Ok(StatementPage::default())
+            } else {
+                source.page(read, page).await
+            }
+        };
+        let (fed, prepped, next) = tokio::join!(feed, prepare, next);
         auditor = fed.context("the audit worker failed")?;
         if auditor.size() != before + n {
             bail!("the audit could not account for every leaf read");
         }
         bar.inc(n);
+        prepared = prepped.context("the audit worker failed")?;
         rows = next?;
+        read += rows.len() as u64;
     }
     bar.finish_and_clear();
     let seen = auditor.finish(note.as_deref(), &verifier, last_seen.as_ref());
