@@ -11,13 +11,15 @@
 //! checkpoint seen last time.
 //!
 //! Each page is parsed and hashed on all cores, then replayed in order on one
-//! thread. Signatures are checked with ed25519-dalek batch verification on all
-//! cores in the background while the next page is parsed and replayed; a batch
-//! that fails is re-checked one signature at a time (strict verification) to
-//! name the failing statements. A stored statement that is already canonical
+//! thread. Signatures are checked by batch verification on all cores in the
+//! background while the next page is parsed and replayed ([`batch`]: the
+//! ed25519-dalek batch equation with the terms of each key summed, since a log
+//! has few keys); a batch that fails is re-checked one signature at a time
+//! (strict verification) to name the failing statements. A stored statement that is already canonical
 //! JSON (what the server stores) gives its signed message by cutting `sig` out
 //! of the stored bytes ([`canonical`]); any other text is canonicalised as before.
 
+mod batch;
 mod canonical;
 
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -40,7 +42,7 @@ use crate::gs1::Sscc;
 use crate::log::merkle::{self, Hash, Tree};
 use crate::log::note::{Checkpoint, Verifier};
 use crate::sign::{self, Kind};
-use crate::store::{Party, StoredStatement};
+use crate::store::{Leaf, Party, StatementPage, StoredStatement};
 
 /// Signatures per `verify_batch` call: large enough that the multiscalar
 /// multiplication amortises well, small enough that a page splits over the cores.
@@ -125,6 +127,47 @@ pub struct Auditor {
     partial: bool,
 }
 
+/// A page of leaves parsed and hashed, ready for [`Auditor::feed_prepared`].
+pub struct PreparedPage(Vec<Prepared>);
+
+impl PreparedPage {
+    /// Parses and hashes a page on all cores.
+    pub fn new(page: &StatementPage) -> Self {
+        let chunk: Vec<Leaf> = page.leaves().collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let one = |st: &Leaf| Prepared {
+            seq: st.seq,
+            stored_id: st.id.to_owned(),
+            leaf: merkle::leaf_hash(st.json.as_bytes()),
+            parsed: parse_typed(st.kind, st.json),
+        };
+        if threads <= 1 || chunk.len() < 64 {
+            return PreparedPage(chunk.iter().map(one).collect());
+        }
+        let per = chunk.len().div_ceil(threads);
+        PreparedPage(std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .chunks(per)
+                .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        }))
+    }
+
+    /// Number of leaves.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the page holds no leaf.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// What one leaf parsed into (computed in parallel).
 struct Prepared {
     seq: i64,
@@ -189,9 +232,11 @@ fn parse_typed(kind: &str, json: &str) -> Result<(Signed, Typed), String> {
     let kind: Kind = kind.parse().map_err(|e: sign::SignError| e.to_string())?;
     let (message, sig, typed) = match canonical::split_sig(json) {
         Some(cut) => {
-            let mut message = sign::message(kind, "");
-            let prefix = message.len();
-            message.reserve_exact(cut.before.len() + cut.after.len());
+            // One allocation of the final size (the message outlives the page).
+            let tag = sign::message(kind, "");
+            let prefix = tag.len();
+            let mut message = Vec::with_capacity(prefix + cut.before.len() + cut.after.len());
+            message.extend_from_slice(&tag);
             message.extend_from_slice(cut.before.as_bytes());
             message.extend_from_slice(cut.after.as_bytes());
             let typed = Typed::from_slice(kind, &message[prefix..])?;
@@ -275,7 +320,18 @@ impl Auditor {
 
     /// Checks the next leaves, in order.
     pub fn feed(&mut self, chunk: &[StoredStatement]) {
-        let prepared = self.prepare(chunk);
+        self.feed_page(&StatementPage::from_rows(chunk));
+    }
+
+    /// Checks the next leaves, in order, from a page read in one piece.
+    pub fn feed_page(&mut self, page: &StatementPage) {
+        self.feed_prepared(PreparedPage::new(page));
+    }
+
+    /// Checks the next leaves, in order, parsed and hashed beforehand (so that the
+    /// next page can be prepared while this one is replayed).
+    pub fn feed_prepared(&mut self, page: PreparedPage) {
+        let prepared = page.0;
         let mut pending = Vec::with_capacity(prepared.len());
         for p in prepared {
             let expected = self.tree.size() as i64;
@@ -348,30 +404,6 @@ impl Auditor {
                 );
             }
         }
-    }
-
-    /// Parses and hashes a chunk on all cores.
-    fn prepare(&self, chunk: &[StoredStatement]) -> Vec<Prepared> {
-        let one = |st: &StoredStatement| Prepared {
-            seq: st.seq,
-            stored_id: st.id.clone(),
-            leaf: merkle::leaf_hash(st.json.as_bytes()),
-            parsed: parse_typed(&st.kind, &st.json),
-        };
-        if self.threads <= 1 || chunk.len() < 64 {
-            return chunk.iter().map(one).collect();
-        }
-        let per = chunk.len().div_ceil(self.threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = chunk
-                .chunks(per)
-                .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
     }
 
     /// Applies one statement's rules; returns its key and signature for verification.
@@ -568,7 +600,7 @@ impl Auditor {
             }
         }
         if matches!(ev.event_type, EventType::Shipping | EventType::Returning) {
-            self.shipments.insert(eid, ev);
+            self.shipments.insert(eid, slim_shipment(ev));
         }
     }
 
@@ -846,6 +878,27 @@ impl Auditor {
     }
 }
 
+/// A shipping or returning event as the audit keeps it for the receipts that name
+/// it: custody reads only its type and receiver ([`custody::Context::shipment`]),
+/// so the ranges, chain links and texts are dropped (on a large log the kept
+/// shipments would otherwise be most of the audit's memory).
+fn slim_shipment(ev: EventStatement) -> EventStatement {
+    EventStatement {
+        objects: Vec::new(),
+        containers: Vec::new(),
+        prev: BTreeMap::new(),
+        exceptions: Vec::new(),
+        asn: None,
+        reason: None,
+        instructions: None,
+        result: None,
+        method: None,
+        certificate_sha256: None,
+        place: None,
+        ..ev
+    }
+}
+
 /// Verifies signatures in batches of [`SIG_BATCH`] on `threads` threads; returns
 /// the indexes (into `sigs`) that fail.
 fn verify_signatures(sigs: &[PendingSig], threads: usize) -> Vec<usize> {
@@ -855,7 +908,7 @@ fn verify_signatures(sigs: &[PendingSig], threads: usize) -> Vec<usize> {
             let msgs: Vec<&[u8]> = batch.iter().map(|p| p.message.as_slice()).collect();
             let ss: Vec<Signature> = batch.iter().map(|p| p.sig).collect();
             let ks: Vec<VerifyingKey> = batch.iter().map(|p| p.key).collect();
-            if ed25519_dalek::verify_batch(&msgs, &ss, &ks).is_ok() {
+            if batch::verify_batch(&msgs, &ss, &ks) {
                 continue;
             }
             let first = offset + n * SIG_BATCH;

@@ -106,7 +106,8 @@ pub struct Context<'a> {
     pub batches: &'a HashMap<BatchId, BatchFacts>,
     /// Whether the `to` party exists.
     pub to_exists: bool,
-    /// The event named in `shipment`, if any.
+    /// The event named in `shipment`, if any. Only its type and receiver are read
+    /// (the audit keeps shipments without their ranges and links: `audit::slim_shipment`).
     pub shipment: Option<&'a EventStatement>,
 }
 

@@ -16,9 +16,12 @@ use crate::domain::time::Timestamp;
 use crate::sign::Kind;
 
 pub mod dock;
+mod page;
 pub mod postgres;
 mod spans;
 pub mod sqlite;
+
+pub use page::{Leaf, StatementPage};
 
 /// A registered party.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -174,6 +177,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         from: i64,
         limit: i64,
     ) -> Result<Vec<StoredStatement>, StoreError>;
+    /// The same leaves as [`Store::statements_from`], in one buffer (the audit's bulk read).
+    async fn statement_page(&self, from: i64, limit: i64) -> Result<StatementPage, StoreError> {
+        Ok(StatementPage::from_rows(
+            &self.statements_from(from, limit).await?,
+        ))
+    }
     /// Appends a key statement.
     async fn append_key(
         &self,

@@ -375,6 +375,22 @@ impl Store for PgStore {
         .collect()
     }
 
+    async fn statement_page(&self, from: i64, limit: i64) -> Result<StatementPage, StoreError> {
+        // One row for the whole page: one value to decode instead of four per row.
+        let row = sqlx::query(
+            "SELECT count(*) AS n, coalesce(string_agg(
+                 format('%s,%s,%s,%s,', seq, octet_length(id), octet_length(kind), octet_length(json))
+                 || id || kind || json, '' ORDER BY seq), '') AS packed
+             FROM (SELECT seq, id, kind, json FROM statements WHERE seq >= $1 ORDER BY seq LIMIT $2) AS page",
+        )
+        .bind(from)
+        .bind(limit)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        StatementPage::unpack(row.try_get("packed")?, n as usize)
+    }
+
     async fn append_key(
         &self,
         st: &NewStatement,

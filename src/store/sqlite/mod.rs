@@ -401,6 +401,26 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    async fn statement_page(&self, from: i64, limit: i64) -> Result<StatementPage, StoreError> {
+        // One row for the whole page: no per-row hop from SQLite's worker thread.
+        // The subquery yields the rows in leaf order and group_concat keeps it (an
+        // ORDER BY inside the aggregate would sort the page again, spilling to a
+        // temporary file); unpack refuses a page that is not in order.
+        let row = sqlx::query(
+            "SELECT count(*) AS n, coalesce(group_concat(
+                 printf('%d,%d,%d,%d,', seq, length(CAST(id AS BLOB)),
+                        length(CAST(kind AS BLOB)), length(CAST(json AS BLOB)))
+                 || id || kind || json, ''), '') AS packed
+             FROM (SELECT seq, id, kind, json FROM statements WHERE seq >= ? ORDER BY seq LIMIT ?)",
+        )
+        .bind(from)
+        .bind(limit)
+        .fetch_one(&self.read)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        StatementPage::unpack(row.try_get("packed")?, n as usize)
+    }
+
     async fn append_key(
         &self,
         st: &NewStatement,
