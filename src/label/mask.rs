@@ -26,7 +26,7 @@ use qrcode::canvas::{Canvas, MaskPattern, Module};
 use qrcode::{Color, EcLevel, Version};
 
 /// The masks in the crate's order, which decides ties (the first lowest score wins).
-const PATTERNS: [MaskPattern; 8] = [
+pub const PATTERNS: [MaskPattern; 8] = [
     MaskPattern::Checkerboard,
     MaskPattern::HorizontalLines,
     MaskPattern::VerticalLines,

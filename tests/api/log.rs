@@ -33,6 +33,15 @@ fn hashes(v: &serde_json::Value) -> Vec<Hash> {
         .collect()
 }
 
+/// Each path gets its status and a JSON error with a message.
+async fn refused(app: &TestApp, cases: &[(&str, u16)]) {
+    for (path, status) in cases {
+        let (st, body) = text(app, path).await;
+        assert_eq!(st, *status, "{path}: {body}");
+        assert!(body.contains("message"), "{path}: {body}");
+    }
+}
+
 async fn checkpoint(app: &TestApp) -> Checkpoint {
     let (s, key) = text(app, "/log/key").await;
     assert_eq!(s, 200);
@@ -110,24 +119,24 @@ async fn checkpoints_and_proofs_verify() {
     assert_eq!(stored.size, 5);
 
     // Clear errors for bad requests.
-    for (path, status) in [
-        ("/log/proof/inclusion?seq=abc", 400),
-        ("/log/proof/inclusion", 400),
-        ("/log/proof/inclusion?seq=1&id=00", 400),
-        ("/log/proof/inclusion?seq=4&size=3", 400),
-        ("/log/proof/inclusion?seq=1&size=1000", 404),
-        ("/log/proof/inclusion?id=0000", 404),
-        ("/log/proof/consistency?from=5&to=2", 400),
-        ("/log/proof/consistency?from=1", 400),
-        ("/log/proof/consistency?from=1&to=1000", 404),
-        ("/log/proof/consistency?from=-1&to=2", 400),
-        ("/log/leaf/99999", 404),
-        ("/log/leaf/x", 400),
-    ] {
-        let (st, body) = text(&app, path).await;
-        assert_eq!(st, status, "{path}: {body}");
-        assert!(body.contains("message"), "{path}: {body}");
-    }
+    refused(
+        &app,
+        &[
+            ("/log/proof/inclusion?seq=abc", 400),
+            ("/log/proof/inclusion", 400),
+            ("/log/proof/inclusion?seq=1&id=00", 400),
+            ("/log/proof/inclusion?seq=4&size=3", 400),
+            ("/log/proof/inclusion?seq=1&size=1000", 404),
+            ("/log/proof/inclusion?id=0000", 404),
+            ("/log/proof/consistency?from=5&to=2", 400),
+            ("/log/proof/consistency?from=1", 400),
+            ("/log/proof/consistency?from=1&to=1000", 404),
+            ("/log/proof/consistency?from=-1&to=2", 400),
+            ("/log/leaf/99999", 404),
+            ("/log/leaf/x", 400),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -369,22 +378,22 @@ async fn the_tree_is_served_as_tiles_that_rebuild_the_signed_root() {
     std::fs::write(&bundle, b).unwrap();
     python_verifier("--tiles", dir.path(), false);
 
-    for (path, status) in [
-        ("/log/tile/0/002", 404),
-        ("/log/tile/0/001", 404),
-        ("/log/tile/0/001.p/5", 404),
-        ("/log/tile/1/000", 404),
-        ("/log/tile/entries/001", 404),
-        ("/log/tile/entries/002.p/1", 404),
-        ("/log/tile/0/000.p/256", 400),
-        ("/log/tile/0/000.p/0", 400),
-        ("/log/tile/64/000", 400),
-        ("/log/tile/0/1", 400),
-        ("/log/tile/0/x999/x999/x999/x999/x999/x999/999", 400),
-        ("/log/tile/x/000", 400),
-    ] {
-        let (st, body) = text(&app, path).await;
-        assert_eq!(st, status, "{path}: {body}");
-        assert!(body.contains("message"), "{path}: {body}");
-    }
+    refused(
+        &app,
+        &[
+            ("/log/tile/0/002", 404),
+            ("/log/tile/0/001", 404),
+            ("/log/tile/0/001.p/5", 404),
+            ("/log/tile/1/000", 404),
+            ("/log/tile/entries/001", 404),
+            ("/log/tile/entries/002.p/1", 404),
+            ("/log/tile/0/000.p/256", 400),
+            ("/log/tile/0/000.p/0", 400),
+            ("/log/tile/64/000", 400),
+            ("/log/tile/0/1", 400),
+            ("/log/tile/0/x999/x999/x999/x999/x999/x999/999", 400),
+            ("/log/tile/x/000", 400),
+        ],
+    )
+    .await;
 }

@@ -3,22 +3,11 @@
 //! payloads, versions and error correction levels. Decoding behaviour
 //! (zbarimg on the samples included) therefore cannot have changed.
 
-use qrcode::canvas::{Canvas, MaskPattern};
+use qrcode::canvas::Canvas;
 use qrcode::{Color, EcLevel, QrCode, Version};
-use suyuan::label::mask::{self, Packed};
+use suyuan::label::mask::{self, Packed, PATTERNS};
 use suyuan::label::qr::Matrix;
 use suyuan::label::Ecc;
-
-const PATTERNS: [MaskPattern; 8] = [
-    MaskPattern::Checkerboard,
-    MaskPattern::HorizontalLines,
-    MaskPattern::VerticalLines,
-    MaskPattern::DiagonalLines,
-    MaskPattern::LargeCheckerboard,
-    MaskPattern::Fields,
-    MaskPattern::Diamonds,
-    MaskPattern::Meadow,
-];
 
 const LEVELS: [(Ecc, EcLevel); 4] = [
     (Ecc::L, EcLevel::L),
