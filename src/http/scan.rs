@@ -610,9 +610,11 @@ async fn frozen_page(
         returnable: returnable(report),
         href: href.to_owned(),
     };
-    // View 0 is "no such unit": nothing to share, and caching it would let
-    // made-up labels fill the cache.
-    if report.view != 0 {
+    // Only pages of labels that verify are kept: view 0 is "no such unit",
+    // and a forged signature makes a new href each time, so keeping either
+    // would let made-up labels push real pages out of the cache.
+    let keep = report.view != 0 && report.signature_ok;
+    if keep {
         if let Some(p) = st.st.pages.get(&key) {
             return Ok(p);
         }
@@ -623,7 +625,7 @@ async fn frozen_page(
         .render()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let page = Arc::new(Frozen::cut(&html, m));
-    if report.view != 0 {
+    if keep {
         st.st.pages.insert(key, page.clone());
     }
     Ok(page)
