@@ -83,7 +83,11 @@ mod tests {
     /// `n` messages signed round-robin by `keys` keys.
     fn signed(n: usize, keys: usize) -> (Vec<Vec<u8>>, Vec<Signature>, Vec<VerifyingKey>) {
         let signers: Vec<SigningKey> = (0..keys)
-            .map(|k| SigningKey::from_bytes(&[k as u8 + 1; 32]))
+            .map(|k| {
+                let mut seed = [1u8; 32];
+                seed[..8].copy_from_slice(&(k as u64).to_le_bytes());
+                SigningKey::from_bytes(&seed)
+            })
             .collect();
         let mut ms = Vec::new();
         let mut ss = Vec::new();
