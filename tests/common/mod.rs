@@ -107,14 +107,32 @@ impl Driver {
             .to_owned()
     }
 
+    /// Clicks an element once it can take a click: on a loaded machine a
+    /// control a script is about to show can still be hidden for a moment.
     pub async fn click(&self, css: &str) {
         let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        let url = format!("{}/element/{id}/click", self.session);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self
+                .http
+                .post(&url)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("click {css}: {e}"));
+            let status = r.status();
+            let v: Value = r.json().await.expect("WebDriver JSON");
+            if status.is_success() {
+                return;
+            }
+            let waiting = v["value"]["error"] == "element not interactable";
+            assert!(
+                waiting && Instant::now() < deadline,
+                "click {css}: {status} {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
