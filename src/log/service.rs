@@ -282,8 +282,10 @@ impl LogService {
                     .flatten()
             })
             .unwrap_or(u64::MAX);
-        if leaves <= self.store.log_size().await? as u64 {
-            self.ensure(leaves).await?;
+        // The store is asked only when the tree in memory is too small, and a
+        // sync is run only for a tile the store can fill.
+        if leaves > self.size() && leaves <= self.store.log_size().await? as u64 {
+            self.sync().await?;
         }
         Ok(self.with_tree(|t| t.tile(level, index, width))??.concat())
     }

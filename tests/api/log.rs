@@ -10,13 +10,8 @@ use suyuan::log::service::{LogError, LogService};
 use suyuan::store::StoredCheckpoint;
 
 async fn text(app: &TestApp, path: &str) -> (u16, String) {
-    let r = app
-        .http
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .expect("request");
-    (r.status().as_u16(), r.text().await.expect("body"))
+    let (status, _, body) = bytes(app, path).await;
+    (status, String::from_utf8(body).expect("UTF-8 body"))
 }
 
 fn hashes(v: &serde_json::Value) -> Vec<Hash> {
