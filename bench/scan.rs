@@ -31,6 +31,18 @@ struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        // SIGTERM first: nginx's master stops its workers only when it is asked
+        // to (a SIGKILL left them running, idle, after every bench run).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -283,10 +295,19 @@ async fn count_scans(db: &Path) -> i64 {
     use sqlx::Connection;
     let url = format!("sqlite://{}?mode=ro", db.display());
     match sqlx::SqliteConnection::connect(&url).await {
-        Ok(mut c) => sqlx::query_scalar("SELECT COUNT(*) FROM scans")
-            .fetch_one(&mut c)
-            .await
-            .unwrap_or(-1),
+        Ok(mut c) => {
+            // The scans still in the journal count too.
+            if suyuan::store::sqlite::attach_scan_journal(&mut c)
+                .await
+                .is_err()
+            {
+                return -1;
+            }
+            sqlx::query_scalar("SELECT COUNT(*) FROM scans")
+                .fetch_one(&mut c)
+                .await
+                .unwrap_or(-1)
+        }
         Err(_) => -1,
     }
 }

@@ -460,8 +460,11 @@ impl RawDb {
                 .expect("sqlite url")
                 .read_only(!writable)
                 .busy_timeout(std::time::Duration::from_secs(10));
+            // `scans` is the indexed table and the scan journal together, as the
+            // store reads it (the store made the journal when it opened).
             let pool = sqlx::sqlite::SqlitePoolOptions::new()
                 .max_connections(2)
+                .after_connect(|c, _| Box::pin(suyuan::store::sqlite::attach_scan_journal(c)))
                 .connect_with(opts)
                 .await
                 .expect("raw SQLite pool");

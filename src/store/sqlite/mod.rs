@@ -21,6 +21,9 @@ use crate::domain::scanlog::{ScanRecord, ScanStats, ScannerDay, UnitScans};
 use writer::{Job, Reply, GROUP_MAX, TREE_CONTAINERS, TREE_CTE, TREE_UNITS};
 
 mod checkpoint;
+mod scan_fold;
+
+pub use scan_fold::attach as attach_scan_journal;
 mod writer;
 
 /// Units whose folded scan logs are kept in memory.
@@ -47,7 +50,10 @@ pub struct SqliteStore {
     scan_memory: Arc<Mutex<Generations<String, UnitScans>>>,
     /// One scan group written at a time, whoever calls: the memory above is
     /// right only if no other group runs between a unit's read and its put-back.
-    scan_groups_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Holds the number of rows in the scan journal (see `scan_fold`).
+    scan_groups_lock: Arc<tokio::sync::Mutex<usize>>,
+    /// Tells the journal task the scan journal is full.
+    scan_fold_due: mpsc::Sender<()>,
 }
 
 impl SqliteStore {
@@ -68,8 +74,21 @@ impl SqliteStore {
             )
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&write).await?;
+        // The scan journal is made before any connection attaches it.
+        {
+            let mut conn = write.acquire().await?;
+            scan_fold::attach(&mut conn).await?;
+            scan_fold::prepare(&mut conn).await?;
+            sqlx::query("DROP VIEW temp.scans")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DETACH DATABASE journal")
+                .execute(&mut *conn)
+                .await?;
+        }
         let read = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(|conn, _| Box::pin(scan_fold::attach(conn)))
             .connect_with(opts.clone().read_only(true))
             .await?;
         let checkpoints = SqlitePoolOptions::new()
@@ -80,21 +99,49 @@ impl SqliteStore {
         tokio::spawn(checkpoint::run(checkpoints, commits));
         let (appends, rx) = mpsc::channel(4 * GROUP_MAX);
         tokio::spawn(writer::run(write.clone(), rx, committed.clone()));
-        // Scan groups signal the same checkpoint task, so a group rarely pays
-        // for a checkpoint in its own commit. SQLite's default bound stays on
-        // this connection: a larger one let the WAL grow under a steady scan
-        // load and made the occasional in-commit checkpoint the scan p99
-        // (37 ms against 11 ms in bench/scan).
+        // Scan groups (into the journal, see `scan_fold`), feedback and dock
+        // writes. They signal the same checkpoint task, so a group rarely pays
+        // for a checkpoint of the main database in its own commit; SQLite's
+        // default bound stays on this connection.
         let scans = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_connect(|conn, _| Box::pin(scan_fold::attach(conn)))
             .connect_with(
-                opts.synchronous(SqliteSynchronous::Normal)
+                opts.clone()
+                    .synchronous(SqliteSynchronous::Normal)
                     .pragma("wal_autocheckpoint", "1000")
-                    // The scan index takes a random page per scan: 64 MB of page
-                    // cache keeps it in memory instead of re-reading pages.
-                    .pragma("cache_size", "-65536"),
+                    // Reads of units not in memory walk the scan index.
+                    .pragma("cache_size", "-16384"),
             )
             .await?;
+        // Moves the scan journal into the indexed table, on its own connection
+        // so that scan groups go on meanwhile. Its copies are synced
+        // (synchronous=FULL) before the journal lets go of the rows, so a power
+        // loss cannot keep the delete and lose the copy.
+        let fold = SqlitePoolOptions::new()
+            .max_connections(1)
+            .after_connect(|conn, _| Box::pin(scan_fold::attach(conn)))
+            .connect_with(
+                // A move touches pages all over the scan index: 64 MB of page
+                // cache keeps it in memory instead of re-reading pages.
+                opts.pragma("cache_size", "-65536"),
+            )
+            .await?;
+        let recent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM journal.scans_recent")
+            .fetch_one(&scans)
+            .await?;
+        let scan_groups_lock = Arc::new(tokio::sync::Mutex::new(
+            usize::try_from(recent).unwrap_or(0),
+        ));
+        let (scan_fold_due, due) = mpsc::channel(1);
+        tokio::spawn(scan_fold::run(
+            fold,
+            scans.clone(),
+            scan_groups_lock.clone(),
+            due,
+        ));
+        // A journal left full (or half moved) by the last run is moved now.
+        let _ = scan_fold_due.try_send(());
         Ok(SqliteStore {
             read,
             write,
@@ -102,7 +149,8 @@ impl SqliteStore {
             scans,
             scan_commits: committed,
             scan_memory: Arc::new(Mutex::new(Generations::new(SCAN_MEMORY))),
-            scan_groups_lock: Arc::default(),
+            scan_groups_lock,
+            scan_fold_due,
         })
     }
 
@@ -681,14 +729,20 @@ impl Store for SqliteStore {
         &self,
         scan: &crate::domain::scanlog::ScanRecord,
     ) -> Result<(), StoreError> {
-        let _one_group = self.scan_groups_lock.lock().await;
-        sqlx::query("INSERT INTO scans (unit, time, day, scanner) VALUES (?, ?, ?, ?)")
-            .bind(&scan.unit)
-            .bind(scan.time)
-            .bind(scan.day)
-            .bind(&scan.scanner)
-            .execute(&self.scans)
-            .await?;
+        let mut recent = self.scan_groups_lock.lock().await;
+        sqlx::query(
+            "INSERT INTO journal.scans_recent (unit, time, day, scanner) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&scan.unit)
+        .bind(scan.time)
+        .bind(scan.day)
+        .bind(&scan.scanner)
+        .execute(&self.scans)
+        .await?;
+        *recent += 1;
+        if *recent >= scan_fold::FOLD_ROWS {
+            let _ = self.scan_fold_due.try_send(());
+        }
         // Read back from the table when next needed (see `record_scans`).
         self.scan_memory
             .lock()
@@ -736,7 +790,7 @@ impl Store for SqliteStore {
         // group costs one multi-row insert and nothing else. The group's units
         // are taken out of memory while it is written, so no eviction can drop
         // one half-way; they go back only once their rows are stored.
-        let _one_group = self.scan_groups_lock.lock().await;
+        let mut recent = self.scan_groups_lock.lock().await;
         let mut units: Vec<&str> = scans.iter().map(|(s, _)| s.unit.as_str()).collect();
         units.sort_unstable();
         units.dedup();
@@ -756,7 +810,7 @@ impl Store for SqliteStore {
         group.extend(self.scan_groups(&missing).await?);
         for chunk in scans.chunks(200) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO scans (unit, time, day, scanner) ",
+                "INSERT INTO journal.scans_recent (unit, time, day, scanner) ",
             );
             q.push_values(chunk, |mut b, (s, _)| {
                 b.push_bind(&s.unit)
@@ -767,6 +821,10 @@ impl Store for SqliteStore {
             // On failure earlier chunks may be stored: the group's units stay
             // out of memory and are read back from the table next time.
             q.build().execute(&self.scans).await?;
+            *recent += chunk.len();
+        }
+        if *recent >= scan_fold::FOLD_ROWS {
+            let _ = self.scan_fold_due.try_send(());
         }
         // Full means a checkpoint is already due.
         let _ = self.scan_commits.try_send(());
@@ -1170,5 +1228,146 @@ impl Store for SqliteStore {
         .bind(prefix)
         .fetch_all(&self.read)
         .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    const UNIT: &str = "01/06901234567892/10/L1/21/";
+
+    /// Scans of 40 units over 3 days by 7 scanners, in a fixed order.
+    fn scans(n: usize) -> Vec<ScanRecord> {
+        (0..n)
+            .map(|i| ScanRecord {
+                unit: format!("{UNIT}{}", i % 40),
+                time: 1_800_000_000 + i as i64,
+                day: 20_000 + (i / (n / 3 + 1)) as i64,
+                scanner: format!("{:032x}", (i * 7 + i / 40) % 7),
+            })
+            .collect()
+    }
+
+    /// The statistics a unit's scans must give, computed from the list.
+    fn expected(all: &[ScanRecord], unit: &str, since: i64) -> ScanStats {
+        let mine: Vec<&ScanRecord> = all.iter().filter(|s| s.unit == unit).collect();
+        let mut per_day: BTreeMap<i64, BTreeSet<&str>> = BTreeMap::new();
+        for s in mine.iter().filter(|s| s.time >= since) {
+            per_day.entry(s.day).or_default().insert(&s.scanner);
+        }
+        ScanStats {
+            count: mine.len() as u64,
+            first: mine.iter().map(|s| s.time).min(),
+            per_day_since: per_day.values().map(|v| v.len() as u32).collect(),
+        }
+    }
+
+    async fn count(pool: &SqlitePool, table: &str) -> usize {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        n as usize
+    }
+
+    #[tokio::test]
+    async fn scans_moved_out_of_the_journal_are_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let all = scans(scan_fold::FOLD_ROWS + 3_000);
+        for group in all.chunks(500) {
+            let group: Vec<(ScanRecord, Option<i64>)> =
+                group.iter().map(|s| (s.clone(), None)).collect();
+            store.record_scans(&group).await.unwrap();
+        }
+        // The journal is moved into the indexed table in the background.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while count(&store.scans, "journal.scans_recent").await >= scan_fold::FOLD_ROWS {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the journal was not moved"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(count(&store.scans, "main.scans").await >= scan_fold::FOLD_ROWS);
+        assert_eq!(count(&store.scans, "scans").await, all.len());
+        assert_eq!(count(&store.read, "scans").await, all.len());
+
+        // A second store on the file holds nothing in memory: it reads both tables.
+        let fresh = SqliteStore::open(&url).await.unwrap();
+        let since = all[all.len() / 2].time;
+        for k in [0, 7, 39] {
+            let unit = format!("{UNIT}{k}");
+            let want = expected(&all, &unit, since);
+            assert!(want.count > 100 && want.per_day_since.len() == 2);
+            assert_eq!(fresh.scan_stats(&unit, Some(since)).await.unwrap(), want);
+        }
+        // A new scan of a unit it never saw adds to the stored history.
+        let next = ScanRecord {
+            unit: format!("{UNIT}3"),
+            time: 1_900_000_000,
+            day: 21_000,
+            scanner: format!("{:032x}", 99),
+        };
+        let got = fresh
+            .record_scans(&[(next.clone(), Some(since))])
+            .await
+            .unwrap();
+        let mut with_next = all.clone();
+        with_next.push(next);
+        assert_eq!(got, vec![expected(&with_next, &next_unit(), since)]);
+
+        // The indexed table is read through its index, not scanned.
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "EXPLAIN QUERY PLAN SELECT unit, day, scanner, COUNT(*) FROM scans \
+             WHERE unit IN ('a', 'b') GROUP BY unit, day, scanner",
+        )
+        .fetch_all(&fresh.scans)
+        .await
+        .unwrap();
+        assert!(
+            plan.iter()
+                .any(|r| r.3.contains("main.scans USING INDEX scans_unit")),
+            "{plan:?}"
+        );
+    }
+
+    fn next_unit() -> String {
+        format!("{UNIT}3")
+    }
+
+    #[tokio::test]
+    async fn a_move_cut_short_after_the_copy_shows_no_scan_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let all = scans(900);
+        let group: Vec<(ScanRecord, Option<i64>)> = all.iter().map(|s| (s.clone(), None)).collect();
+        store.record_scans(&group).await.unwrap();
+        // The copy commits, then the process dies before the journal is emptied.
+        sqlx::query(
+            "INSERT INTO main.scans (id, unit, time, day, scanner) \
+             SELECT id, unit, time, day, scanner FROM journal.scans_recent",
+        )
+        .execute(&store.scans)
+        .await
+        .unwrap();
+        assert_eq!(count(&store.scans, "journal.scans_recent").await, 900);
+        assert_eq!(count(&store.scans, "main.scans").await, 900);
+        assert_eq!(count(&store.scans, "scans").await, 900);
+        drop(store);
+        let again = SqliteStore::open(&url).await.unwrap();
+        assert_eq!(count(&again.read, "scans").await, 900);
+        let unit = format!("{UNIT}5");
+        assert_eq!(
+            again.scan_stats(&unit, None).await.unwrap(),
+            expected(&all, &unit, i64::MAX)
+        );
+        // New scans get ids above the copied ones and are seen once too.
+        again.record_scans(&group[..10]).await.unwrap();
+        assert_eq!(count(&again.scans, "scans").await, 910);
     }
 }
