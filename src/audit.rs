@@ -24,10 +24,10 @@ mod canonical;
 mod holdings;
 
 use ed25519_dalek::{Signature, VerifyingKey};
+use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use rayon::prelude::*;
 use std::sync::Arc;
 
 use crate::domain::aggregation;
@@ -344,8 +344,8 @@ impl Auditor {
             };
             // The stored id is the hash's hex exactly when it parses to the same
             // bytes (`BatchId::parse` takes only 64 lowercase hex digits).
-            let computed = (BatchId::parse(&p.stored_id).ok() != Some(signed.sid))
-                .then(|| signed.sid.hex());
+            let computed =
+                (BatchId::parse(&p.stored_id).ok() != Some(signed.sid)).then(|| signed.sid.hex());
             if let Some(computed) = &computed {
                 self.find(
                     Some(p.seq),
@@ -526,20 +526,18 @@ impl Auditor {
                 quantity: b.quantity,
             },
         );
-        self.holdings.entry(bid).or_default().insert(
-            Holding {
-                range: crate::domain::statement::UnitRange {
-                    batch: bid,
-                    first: 0,
-                    last: b.quantity.saturating_sub(1),
-                },
-                holder: party.slug.clone(),
-                disposition: custody::Disposition::Active,
-                shipment: None,
-                dest: None,
-                recall: None,
+        self.holdings.entry(bid).or_default().insert(Holding {
+            range: crate::domain::statement::UnitRange {
+                batch: bid,
+                first: 0,
+                last: b.quantity.saturating_sub(1),
             },
-        );
+            holder: party.slug.clone(),
+            disposition: custody::Disposition::Active,
+            shipment: None,
+            dest: None,
+            recall: None,
+        });
     }
 
     fn replay_event(
