@@ -21,8 +21,10 @@
 
 mod batch;
 mod canonical;
+mod holdings;
 
 use ed25519_dalek::{Signature, VerifyingKey};
+use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -103,23 +105,29 @@ struct PendingSig {
     sig: Signature,
 }
 
+/// The replay's hash maps: foldhash with a per-process random seed instead of
+/// SipHash (the replay looks up several maps per statement; a malicious log
+/// cannot aim at buckets whose seed it does not know).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The replay state.
 pub struct Auditor {
-    parties: HashMap<String, Arc<Party>>,
-    keys: HashMap<String, KeyRecord>,
-    public_keys: HashMap<String, VerifyingKey>,
+    parties: Map<String, Arc<Party>>,
+    keys: Map<String, KeyRecord>,
+    public_keys: Map<String, VerifyingKey>,
     /// Latest statement time per key, for revocations logged after a statement
     /// dated at or after them.
-    last_use: HashMap<String, (Timestamp, i64, StatementId)>,
-    heads: HashMap<BatchId, StatementId>,
+    last_use: Map<String, (Timestamp, i64, StatementId)>,
+    heads: Map<BatchId, StatementId>,
+    /// Std `HashMap`: [`custody::Context`] takes it as is.
     facts: HashMap<BatchId, BatchFacts>,
-    lots: HashMap<(String, String), BatchId>,
-    holdings: BTreeMap<(BatchId, u64), Holding>,
-    shipments: HashMap<StatementId, EventStatement>,
+    lots: Map<(String, String), BatchId>,
+    holdings: Map<BatchId, holdings::Runs>,
+    /// Boxed: the map grows by moving its entries, and an event is large.
+    shipments: Map<StatementId, Box<EventStatement>>,
     containers: aggregation::Tree,
     tree: Tree,
     findings: Vec<Finding>,
-    threads: usize,
     /// Signature checks of the last page, running in the background.
     inflight: Option<std::thread::JoinHandle<Vec<(i64, String)>>>,
     /// Checking a subset of the log (an evidence bundle): no leaf-order or
@@ -131,30 +139,18 @@ pub struct Auditor {
 pub struct PreparedPage(Vec<Prepared>);
 
 impl PreparedPage {
-    /// Parses and hashes a page on all cores.
+    /// Parses and hashes a page on all cores (rayon's pool: the same threads for
+    /// every page, shared with the signature checks, instead of new threads per
+    /// page competing with them and starting with cold allocator heaps).
     pub fn new(page: &StatementPage) -> Self {
         let chunk: Vec<Leaf> = page.leaves().collect();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let one = |st: &Leaf| Prepared {
             seq: st.seq,
             stored_id: st.id.to_owned(),
             leaf: merkle::leaf_hash(st.json.as_bytes()),
             parsed: parse_typed(st.kind, st.json),
         };
-        if threads <= 1 || chunk.len() < 64 {
-            return PreparedPage(chunk.iter().map(one).collect());
-        }
-        let per = chunk.len().div_ceil(threads);
-        PreparedPage(std::thread::scope(|s| {
-            let handles: Vec<_> = chunk
-                .chunks(per)
-                .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        }))
+        PreparedPage(chunk.par_iter().with_min_len(64).map(one).collect())
     }
 
     /// Number of leaves.
@@ -178,9 +174,7 @@ struct Prepared {
 
 /// The signed message of a statement, its id and its signature.
 struct Signed {
-    /// Hex SHA-256 of the message.
-    id: String,
-    /// The same id as bytes.
+    /// SHA-256 of the message (hex only where a finding names it).
     sid: StatementId,
     message: Vec<u8>,
     sig: Result<Signature, sign::SignError>,
@@ -251,7 +245,6 @@ fn parse_typed(kind: &str, json: &str) -> Result<(Signed, Typed), String> {
     };
     let digest: [u8; 32] = Sha256::digest(&message).into();
     let signed = Signed {
-        id: hex::encode(digest),
         sid: BatchId(digest),
         message,
         sig,
@@ -263,7 +256,6 @@ impl Auditor {
     /// Starts from the registered parties and their root keys (the trust anchors;
     /// station keys come from key statements in the log).
     pub fn new(parties: Vec<Party>, root_keys: Vec<KeyRecord>) -> Self {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Auditor {
             parties: parties
                 .into_iter()
@@ -274,17 +266,16 @@ impl Auditor {
                 .filter(|k| k.role == Role::Root)
                 .map(|k| (k.key_id.clone(), k))
                 .collect(),
-            public_keys: HashMap::new(),
-            last_use: HashMap::new(),
-            heads: HashMap::new(),
+            public_keys: Map::default(),
+            last_use: Map::default(),
+            heads: Map::default(),
             facts: HashMap::new(),
-            lots: HashMap::new(),
-            holdings: BTreeMap::new(),
-            shipments: HashMap::new(),
+            lots: Map::default(),
+            holdings: Map::default(),
+            shipments: Map::default(),
             containers: aggregation::Tree::new(),
             tree: Tree::new(),
             findings: Vec::new(),
-            threads,
             partial: false,
             inflight: None,
         }
@@ -351,24 +342,24 @@ impl Auditor {
                     continue;
                 }
             };
-            if signed.id != p.stored_id {
+            // The stored id is the hash's hex exactly when it parses to the same
+            // bytes (`BatchId::parse` takes only 64 lowercase hex digits).
+            let computed =
+                (BatchId::parse(&p.stored_id).ok() != Some(signed.sid)).then(|| signed.sid.hex());
+            if let Some(computed) = &computed {
                 self.find(
                     Some(p.seq),
                     Some(&p.stored_id),
                     "id",
                     format!(
                         "stored under id {} but its message hashes to {}",
-                        p.stored_id, signed.id
+                        p.stored_id, computed
                     ),
                 );
             }
-            let Signed {
-                id,
-                sid,
-                message,
-                sig,
-            } = signed;
-            if let Some((key, sig)) = self.replay(p.seq, &id, sid, typed, sig) {
+            let id = computed.as_deref().unwrap_or(&p.stored_id);
+            let Signed { sid, message, sig } = signed;
+            if let Some((key, sig)) = self.replay(p.seq, id, sid, typed, sig) {
                 pending.push(PendingSig {
                     seq: p.seq,
                     stored_id: p.stored_id,
@@ -381,9 +372,8 @@ impl Auditor {
         // Verify this page's signatures in the background while the next page is
         // parsed and replayed; `flush` (and `finish`) collect the outcome.
         self.flush();
-        let threads = self.threads;
         self.inflight = Some(std::thread::spawn(move || {
-            let failed = verify_signatures(&pending, threads);
+            let failed = verify_signatures(&pending);
             failed
                 .into_iter()
                 .map(|i| (pending[i].seq, pending[i].stored_id.clone()))
@@ -536,21 +526,18 @@ impl Auditor {
                 quantity: b.quantity,
             },
         );
-        self.holdings.insert(
-            (bid, 0),
-            Holding {
-                range: crate::domain::statement::UnitRange {
-                    batch: bid,
-                    first: 0,
-                    last: b.quantity.saturating_sub(1),
-                },
-                holder: party.slug.clone(),
-                disposition: custody::Disposition::Active,
-                shipment: None,
-                dest: None,
-                recall: None,
+        self.holdings.entry(bid).or_default().insert(Holding {
+            range: crate::domain::statement::UnitRange {
+                batch: bid,
+                first: 0,
+                last: b.quantity.saturating_sub(1),
             },
-        );
+            holder: party.slug.clone(),
+            disposition: custody::Disposition::Active,
+            shipment: None,
+            dest: None,
+            recall: None,
+        });
     }
 
     fn replay_event(
@@ -600,7 +587,7 @@ impl Auditor {
             }
         }
         if matches!(ev.event_type, EventType::Shipping | EventType::Returning) {
-            self.shipments.insert(eid, slim_shipment(ev));
+            self.shipments.insert(eid, Box::new(slim_shipment(ev)));
         }
     }
 
@@ -627,26 +614,14 @@ impl Auditor {
             .iter()
             .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
         for r in ranges {
-            let lo = r.first.saturating_sub(1);
-            let start = self
-                .holdings
-                .range(..=(r.batch, lo))
-                .next_back()
-                .filter(|((b, _), _)| *b == r.batch)
-                .map_or(0, |((_, f), _)| *f);
-            for (k, _) in self
-                .holdings
-                .range((r.batch, start)..=(r.batch, r.last.saturating_add(1)))
-            {
-                if !keys_taken.contains(k) {
-                    keys_taken.push(*k);
-                }
+            if let Some(runs) = self.holdings.get(&r.batch) {
+                runs.around(r.first, r.last, r.batch, &mut keys_taken);
             }
         }
         keys_taken.sort();
         let current: Vec<Holding> = keys_taken
             .iter()
-            .filter_map(|k| self.holdings.get(k).cloned())
+            .filter_map(|(b, f)| self.holdings.get(b).and_then(|r| r.get(*f)).cloned())
             .collect();
         let ctx = Context {
             id: eid,
@@ -656,15 +631,21 @@ impl Auditor {
                 .to
                 .as_ref()
                 .is_some_and(|t| self.parties.contains_key(t.as_str())),
-            shipment: ev.shipment.as_ref().and_then(|s| self.shipments.get(s)),
+            shipment: ev
+                .shipment
+                .as_ref()
+                .and_then(|s| self.shipments.get(s))
+                .map(|b| &**b),
         };
         match custody::apply_units(ev, &agg.units, &ctx, &current) {
             Ok(next) => {
-                for k in &keys_taken {
-                    self.holdings.remove(k);
+                for (b, f) in &keys_taken {
+                    if let Some(runs) = self.holdings.get_mut(b) {
+                        runs.remove(*f);
+                    }
                 }
                 for h in next {
-                    self.holdings.insert((h.range.batch, h.range.first), h);
+                    self.holdings.entry(h.range.batch).or_default().insert(h);
                 }
                 self.repack(agg);
             }
@@ -899,44 +880,29 @@ fn slim_shipment(ev: EventStatement) -> EventStatement {
     }
 }
 
-/// Verifies signatures in batches of [`SIG_BATCH`] on `threads` threads; returns
-/// the indexes (into `sigs`) that fail.
-fn verify_signatures(sigs: &[PendingSig], threads: usize) -> Vec<usize> {
-    let check = |part: &[PendingSig], offset: usize| -> Vec<usize> {
-        let mut failed = Vec::new();
-        for (n, batch) in part.chunks(SIG_BATCH).enumerate() {
+/// Verifies signatures in batches of [`SIG_BATCH`] on all cores (rayon's pool);
+/// returns the indexes (into `sigs`) that fail.
+fn verify_signatures(sigs: &[PendingSig]) -> Vec<usize> {
+    sigs.par_chunks(SIG_BATCH)
+        .enumerate()
+        .flat_map_iter(|(n, batch)| {
             let msgs: Vec<&[u8]> = batch.iter().map(|p| p.message.as_slice()).collect();
             let ss: Vec<Signature> = batch.iter().map(|p| p.sig).collect();
             let ks: Vec<VerifyingKey> = batch.iter().map(|p| p.key).collect();
-            if batch::verify_batch(&msgs, &ss, &ks) {
-                continue;
-            }
-            let first = offset + n * SIG_BATCH;
-            failed.extend(
+            let failed: Vec<usize> = if batch::verify_batch(&msgs, &ss, &ks) {
+                Vec::new()
+            } else {
+                // Name the failing statements: each one checked on its own.
                 batch
                     .iter()
                     .enumerate()
                     .filter(|(_, p)| p.key.verify_strict(&p.message, &p.sig).is_err())
-                    .map(|(i, _)| first + i),
-            );
-        }
-        failed
-    };
-    if threads <= 1 || sigs.len() < 64 {
-        return check(sigs, 0);
-    }
-    let per = sigs.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = sigs
-            .chunks(per)
-            .enumerate()
-            .map(|(n, part)| s.spawn(move || check(part, n * per)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+                    .map(|(i, _)| n * SIG_BATCH + i)
+                    .collect()
+            };
+            failed
+        })
+        .collect()
 }
 
 #[cfg(test)]
