@@ -22,9 +22,9 @@ use writer::{Job, Reply, GROUP_MAX, TREE_CONTAINERS, TREE_CTE, TREE_UNITS};
 
 mod checkpoint;
 mod scan_fold;
+mod writer;
 
 pub use scan_fold::attach as attach_scan_journal;
-mod writer;
 
 /// Units whose folded scan logs are kept in memory.
 const SCAN_MEMORY: usize = 100_000;
@@ -152,6 +152,14 @@ impl SqliteStore {
             scan_groups_lock,
             scan_fold_due,
         })
+    }
+
+    /// Counts rows added to the scan journal; wakes the move when it is full.
+    fn journal_grew(&self, rows: &mut usize, added: usize) {
+        *rows += added;
+        if *rows >= scan_fold::FOLD_ROWS {
+            let _ = self.scan_fold_due.try_send(());
+        }
     }
 
     /// The folded scan logs of `units`, read from the table.
@@ -739,10 +747,7 @@ impl Store for SqliteStore {
         .bind(&scan.scanner)
         .execute(&self.scans)
         .await?;
-        *recent += 1;
-        if *recent >= scan_fold::FOLD_ROWS {
-            let _ = self.scan_fold_due.try_send(());
-        }
+        self.journal_grew(&mut recent, 1);
         // Read back from the table when next needed (see `record_scans`).
         self.scan_memory
             .lock()
@@ -821,10 +826,7 @@ impl Store for SqliteStore {
             // On failure earlier chunks may be stored: the group's units stay
             // out of memory and are read back from the table next time.
             q.build().execute(&self.scans).await?;
-            *recent += chunk.len();
-        }
-        if *recent >= scan_fold::FOLD_ROWS {
-            let _ = self.scan_fold_due.try_send(());
+            self.journal_grew(&mut recent, chunk.len());
         }
         // Full means a checkpoint is already due.
         let _ = self.scan_commits.try_send(());
@@ -1318,7 +1320,7 @@ mod tests {
             .unwrap();
         let mut with_next = all.clone();
         with_next.push(next);
-        assert_eq!(got, vec![expected(&with_next, &next_unit(), since)]);
+        assert_eq!(got, vec![expected(&with_next, &format!("{UNIT}3"), since)]);
 
         // The indexed table is read through its index, not scanned.
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
@@ -1333,10 +1335,6 @@ mod tests {
                 .any(|r| r.3.contains("main.scans USING INDEX scans_unit")),
             "{plan:?}"
         );
-    }
-
-    fn next_unit() -> String {
-        format!("{UNIT}3")
     }
 
     #[tokio::test]
