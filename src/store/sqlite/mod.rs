@@ -43,8 +43,6 @@ pub struct SqliteStore {
     /// synchronous=NORMAL, since they are not signed statements and a scan must
     /// not cost an fsync; the writer's FULL connection is untouched.
     scans: SqlitePool,
-    /// Tells the checkpoint task a scan group was committed.
-    scan_commits: mpsc::Sender<()>,
     /// Scan logs of recently scanned units, folded, kept in step with the
     /// table by every insert this store makes (see `record_scans`).
     scan_memory: Arc<Mutex<Generations<String, UnitScans>>>,
@@ -98,11 +96,10 @@ impl SqliteStore {
         let (committed, commits) = mpsc::channel(1);
         tokio::spawn(checkpoint::run(checkpoints, commits));
         let (appends, rx) = mpsc::channel(4 * GROUP_MAX);
-        tokio::spawn(writer::run(write.clone(), rx, committed.clone()));
+        tokio::spawn(writer::run(write.clone(), rx, committed));
         // Scan groups (into the journal, see `scan_fold`), feedback and dock
-        // writes. They signal the same checkpoint task, so a group rarely pays
-        // for a checkpoint of the main database in its own commit; SQLite's
-        // default bound stays on this connection.
+        // writes. Groups no longer write the main database, so they need no
+        // checkpoint of it; SQLite's default bound covers both files here.
         let scans = SqlitePoolOptions::new()
             .max_connections(1)
             .after_connect(|conn, _| Box::pin(scan_fold::attach(conn)))
@@ -115,7 +112,8 @@ impl SqliteStore {
             )
             .await?;
         // Moves the scan journal into the indexed table, on its own connection
-        // so that scan groups go on meanwhile. Its copies are synced
+        // so that scan groups go on meanwhile; SQLite's default bound
+        // checkpoints the main database after a copy. Its copies are synced
         // (synchronous=FULL) before the journal lets go of the rows, so a power
         // loss cannot keep the delete and lose the copy.
         let fold = SqlitePoolOptions::new()
@@ -147,7 +145,6 @@ impl SqliteStore {
             write,
             appends,
             scans,
-            scan_commits: committed,
             scan_memory: Arc::new(Mutex::new(Generations::new(SCAN_MEMORY))),
             scan_groups_lock,
             scan_fold_due,
@@ -828,8 +825,6 @@ impl Store for SqliteStore {
             q.build().execute(&self.scans).await?;
             self.journal_grew(&mut recent, chunk.len());
         }
-        // Full means a checkpoint is already due.
-        let _ = self.scan_commits.try_send(());
         let mut out = Vec::with_capacity(scans.len());
         for (s, since) in scans {
             let u = group.entry(s.unit.clone()).or_default();
