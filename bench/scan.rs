@@ -151,7 +151,7 @@ async fn main() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let log = std::fs::File::create(tmp.path().join("serve.log")).expect("log");
-    let _server = Proc(
+    let server = Proc(
         Command::new(BIN)
             .args(["serve", "--demo", "--addr", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
@@ -278,17 +278,50 @@ async fn main() {
         done.expect("warm-up task");
     }
     let _ = wrk(&base, &script, "2s");
+    let cpu_before = cpu_seconds(server.0.id());
     let (rps, p99, errors) = wrk(&base, &script, &duration);
+    let cpu = cpu_seconds(server.0.id()) - cpu_before;
     let (nginx_rps, nginx_p99, _) = wrk(&nbase, &script, &duration);
     let scans = count_scans(&data.join("suyuan.db")).await;
     eprintln!(
-        "units={units} page_bytes={} non_2xx={errors} nginx_p99_ms={nginx_p99:.2} scans_logged={scans}",
-        page.len()
+        "units={units} page_bytes={} non_2xx={errors} nginx_p99_ms={nginx_p99:.2} scans_logged={scans} \
+         server_cpu_us_per_scan={:.1}",
+        page.len(),
+        cpu * 1e6 / (rps * seconds(&duration)),
     );
     println!(
         "scan rps={rps:.0} p99_ms={p99:.2} nginx_rps={nginx_rps:.0} ratio={:.3}",
         rps / nginx_rps
     );
+}
+
+/// CPU time (user and system) a process has used so far, from /proc; 0 where
+/// there is no /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which ends at the last ')': utime and
+    // stime are the 12th and 13th, in clock ticks of 1/100 s on Linux.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    if f.len() < 13 {
+        return 0.0;
+    }
+    (f[11] + f[12]) / 100.0
+}
+
+/// Seconds in a wrk duration such as `10s`, `2m` or `1h`.
+fn seconds(duration: &str) -> f64 {
+    let d = duration.trim();
+    let (n, scale) = match d.chars().last() {
+        Some('s') => (&d[..d.len() - 1], 1.0),
+        Some('m') => (&d[..d.len() - 1], 60.0),
+        Some('h') => (&d[..d.len() - 1], 3600.0),
+        _ => (d, 1.0),
+    };
+    n.parse::<f64>().unwrap_or(f64::NAN) * scale
 }
 
 async fn count_scans(db: &Path) -> i64 {
