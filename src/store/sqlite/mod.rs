@@ -48,8 +48,8 @@ pub struct SqliteStore {
     scan_memory: Arc<Mutex<Generations<String, UnitScans>>>,
     /// One scan group written at a time, whoever calls: the memory above is
     /// right only if no other group runs between a unit's read and its put-back.
-    /// Holds the number of rows in the scan journal (see `scan_fold`).
-    scan_groups_lock: Arc<tokio::sync::Mutex<usize>>,
+    /// Holds the scan journal's rows (see `scan_fold`).
+    scan_groups_lock: Arc<tokio::sync::Mutex<scan_fold::Journal>>,
     /// Tells the journal task the scan journal is full.
     scan_fold_due: mpsc::Sender<()>,
 }
@@ -125,11 +125,8 @@ impl SqliteStore {
                 opts.pragma("cache_size", "-65536"),
             )
             .await?;
-        let recent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM journal.scans_recent")
-            .fetch_one(&scans)
-            .await?;
         let scan_groups_lock = Arc::new(tokio::sync::Mutex::new(
-            usize::try_from(recent).unwrap_or(0),
+            scan_fold::Journal::load(&scans).await?,
         ));
         let (scan_fold_due, due) = mpsc::channel(1);
         tokio::spawn(scan_fold::run(
@@ -151,21 +148,32 @@ impl SqliteStore {
         })
     }
 
-    /// Counts rows added to the scan journal; wakes the move when it is full.
-    fn journal_grew(&self, rows: &mut usize, added: usize) {
-        *rows += added;
-        if *rows >= scan_fold::FOLD_ROWS {
+    /// Writes scans to the journal; wakes the move when it is full. The
+    /// caller holds the scan groups' lock (`journal`).
+    async fn journal_append(
+        &self,
+        journal: &mut scan_fold::Journal,
+        rows: &[&ScanRecord],
+    ) -> Result<(), StoreError> {
+        let done = scan_fold::append(&self.scans, journal, rows).await;
+        if journal.len() >= scan_fold::FOLD_ROWS {
             let _ = self.scan_fold_due.try_send(());
         }
+        done
     }
 
-    /// The folded scan logs of `units`, read from the table.
-    async fn scan_groups(&self, units: &[&str]) -> Result<HashMap<String, UnitScans>, StoreError> {
+    /// The folded scan logs of `units`, read from `table`: the view `scans`,
+    /// or `main.scans` for units with no rows in the journal.
+    async fn scan_groups(
+        &self,
+        units: &[&str],
+        table: &str,
+    ) -> Result<HashMap<String, UnitScans>, StoreError> {
         let mut rows_by_unit: HashMap<String, Vec<ScannerDay>> = HashMap::new();
         for chunk in units.chunks(500) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "SELECT unit, day, scanner, COUNT(*), MIN(time), MAX(time) FROM scans WHERE unit IN (",
-            );
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "SELECT unit, day, scanner, COUNT(*), MIN(time), MAX(time) FROM {table} WHERE unit IN ("
+            ));
             let mut list = q.separated(", ");
             for u in chunk {
                 list.push_bind(*u);
@@ -734,17 +742,8 @@ impl Store for SqliteStore {
         &self,
         scan: &crate::domain::scanlog::ScanRecord,
     ) -> Result<(), StoreError> {
-        let mut recent = self.scan_groups_lock.lock().await;
-        sqlx::query(
-            "INSERT INTO journal.scans_recent (unit, time, day, scanner) VALUES (?, ?, ?, ?)",
-        )
-        .bind(&scan.unit)
-        .bind(scan.time)
-        .bind(scan.day)
-        .bind(&scan.scanner)
-        .execute(&self.scans)
-        .await?;
-        self.journal_grew(&mut recent, 1);
+        let mut journal = self.scan_groups_lock.lock().await;
+        self.journal_append(&mut journal, &[scan]).await?;
         // Read back from the table when next needed (see `record_scans`).
         self.scan_memory
             .lock()
@@ -792,7 +791,7 @@ impl Store for SqliteStore {
         // group costs one multi-row insert and nothing else. The group's units
         // are taken out of memory while it is written, so no eviction can drop
         // one half-way; they go back only once their rows are stored.
-        let mut recent = self.scan_groups_lock.lock().await;
+        let mut journal = self.scan_groups_lock.lock().await;
         let mut units: Vec<&str> = scans.iter().map(|(s, _)| s.unit.as_str()).collect();
         units.sort_unstable();
         units.dedup();
@@ -809,22 +808,14 @@ impl Store for SqliteStore {
                 }
             }
         }
-        group.extend(self.scan_groups(&missing).await?);
-        for chunk in scans.chunks(200) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO journal.scans_recent (unit, time, day, scanner) ",
-            );
-            q.push_values(chunk, |mut b, (s, _)| {
-                b.push_bind(&s.unit)
-                    .push_bind(s.time)
-                    .push_bind(s.day)
-                    .push_bind(&s.scanner);
-            });
-            // On failure earlier chunks may be stored: the group's units stay
-            // out of memory and are read back from the table next time.
-            q.build().execute(&self.scans).await?;
-            self.journal_grew(&mut recent, chunk.len());
-        }
+        let (in_journal, table_only): (Vec<&str>, Vec<&str>) =
+            missing.into_iter().partition(|u| journal.holds(u));
+        group.extend(self.scan_groups(&in_journal, "scans").await?);
+        group.extend(self.scan_groups(&table_only, "main.scans").await?);
+        // On failure earlier statements may be stored: the group's units stay
+        // out of memory and are read back from the table next time.
+        let rows: Vec<&ScanRecord> = scans.iter().map(|(s, _)| s).collect();
+        self.journal_append(&mut journal, &rows).await?;
         let mut out = Vec::with_capacity(scans.len());
         for (s, since) in scans {
             let u = group.entry(s.unit.clone()).or_default();
@@ -1274,6 +1265,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = SqliteStore::open(&url).await.unwrap();
+        // A unit scanned only before the move: its rows all leave the journal.
+        let solo: Vec<ScanRecord> = (0..5)
+            .map(|i| ScanRecord {
+                unit: format!("{UNIT}solo"),
+                time: 1_700_000_000 + i,
+                day: 19_000,
+                scanner: format!("{:032x}", i % 2),
+            })
+            .collect();
+        let group: Vec<(ScanRecord, Option<i64>)> =
+            solo.iter().map(|s| (s.clone(), None)).collect();
+        store.record_scans(&group).await.unwrap();
         let all = scans(scan_fold::FOLD_ROWS + 3_000);
         for group in all.chunks(500) {
             let group: Vec<(ScanRecord, Option<i64>)> =
@@ -1290,8 +1293,8 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(count(&store.scans, "main.scans").await >= scan_fold::FOLD_ROWS);
-        assert_eq!(count(&store.scans, "scans").await, all.len());
-        assert_eq!(count(&store.read, "scans").await, all.len());
+        assert_eq!(count(&store.scans, "scans").await, all.len() + solo.len());
+        assert_eq!(count(&store.read, "scans").await, all.len() + solo.len());
 
         // A second store on the file holds nothing in memory: it reads both tables.
         let fresh = SqliteStore::open(&url).await.unwrap();
@@ -1302,6 +1305,30 @@ mod tests {
             assert!(want.count > 100 && want.per_day_since.len() == 2);
             assert_eq!(fresh.scan_stats(&unit, Some(since)).await.unwrap(), want);
         }
+        // What the new store knows of the journal matches the file: the solo
+        // unit is read from the indexed table alone, and still whole.
+        {
+            let journal = fresh.scan_groups_lock.lock().await;
+            assert_eq!(
+                journal.len(),
+                count(&fresh.scans, "journal.scans_recent").await
+            );
+            assert!(journal.holds(&format!("{UNIT}0")));
+            assert!(!journal.holds(&format!("{UNIT}solo")));
+        }
+        let solo_next = ScanRecord {
+            unit: format!("{UNIT}solo"),
+            time: 1_700_000_100,
+            day: 19_000,
+            scanner: format!("{:032x}", 5),
+        };
+        let got = fresh
+            .record_scans(&[(solo_next.clone(), Some(0))])
+            .await
+            .unwrap();
+        let mut solo_all = solo.clone();
+        solo_all.push(solo_next);
+        assert_eq!(got, vec![expected(&solo_all, &format!("{UNIT}solo"), 0)]);
         // A new scan of a unit it never saw adds to the stored history.
         let next = ScanRecord {
             unit: format!("{UNIT}3"),

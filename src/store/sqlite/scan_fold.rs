@@ -17,18 +17,111 @@
 //! the largest id already copied. Ids come from the journal's AUTOINCREMENT
 //! and are copied with the rows, so a crash between the copy and the delete
 //! shows no scan twice, and the delete is simply done later.
+//!
+//! The groups' lock also keeps which units have rows in the journal
+//! ([`Journal`]). A unit the server no longer holds in memory has almost
+//! never any, and then its scans are read from the indexed table alone,
+//! instead of by a scan of the whole journal.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, Mutex};
 
+use crate::domain::scanlog::ScanRecord;
 use crate::store::StoreError;
 
 /// Journal rows at which a move starts: what the journal holds at most, give
 /// or take the scans that arrive during one move. Reading a unit the server
 /// does not hold in memory scans the journal, so this bounds that read.
 pub(super) const FOLD_ROWS: usize = 16_384;
+
+/// The journal's rows as the scan groups' lock holds them: id and unit of
+/// each, in id order, and how many rows each unit has.
+#[derive(Debug, Default)]
+pub(super) struct Journal {
+    rows: VecDeque<(i64, Arc<str>)>,
+    per_unit: HashMap<Arc<str>, u32>,
+}
+
+impl Journal {
+    /// Reads the journal file's rows.
+    pub(super) async fn load(scans: &SqlitePool) -> Result<Journal, sqlx::Error> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, unit FROM journal.scans_recent ORDER BY id")
+                .fetch_all(scans)
+                .await?;
+        let mut journal = Journal::default();
+        for (id, unit) in rows {
+            journal.push(id, &unit);
+        }
+        Ok(journal)
+    }
+
+    /// Rows in the journal file.
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether `unit` has any rows in the journal file.
+    pub(super) fn holds(&self, unit: &str) -> bool {
+        self.per_unit.contains_key(unit)
+    }
+
+    /// Notes a row written to the journal file; ids only grow.
+    fn push(&mut self, id: i64, unit: &str) {
+        let unit: Arc<str> = match self.per_unit.get_key_value(unit) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(unit),
+        };
+        *self.per_unit.entry(unit.clone()).or_default() += 1;
+        self.rows.push_back((id, unit));
+    }
+
+    /// Notes that the rows up to id `last` left the journal file.
+    fn forget_upto(&mut self, last: i64) {
+        while let Some((id, unit)) = self.rows.front() {
+            if *id > last {
+                break;
+            }
+            if let Some(n) = self.per_unit.get_mut(unit) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_unit.remove(unit);
+                }
+            }
+            self.rows.pop_front();
+        }
+    }
+}
+
+/// Writes scans to the journal file and notes them in `journal`: one
+/// statement per 200 rows, each committed on its own.
+pub(super) async fn append(
+    scans: &SqlitePool,
+    journal: &mut Journal,
+    rows: &[&ScanRecord],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(200) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO journal.scans_recent (unit, time, day, scanner) ",
+        );
+        q.push_values(chunk, |mut b, s| {
+            b.push_bind(&s.unit)
+                .push_bind(s.time)
+                .push_bind(s.day)
+                .push_bind(&s.scanner);
+        });
+        let done = q.build().execute(scans).await?;
+        // One statement numbers its rows in order, ending at the last rowid.
+        let first = done.last_insert_rowid() - chunk.len() as i64 + 1;
+        for (id, s) in (first..).zip(chunk) {
+            journal.push(id, &s.unit);
+        }
+    }
+    Ok(())
+}
 
 /// The journal's file, next to the database file.
 pub(super) fn journal_file(database: &str) -> String {
@@ -100,11 +193,11 @@ pub async fn attach(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
 pub(super) async fn run(
     fold: SqlitePool,
     scans: SqlitePool,
-    recent: Arc<Mutex<usize>>,
+    recent: Arc<Mutex<Journal>>,
     mut due: mpsc::Receiver<()>,
 ) {
     while due.recv().await.is_some() {
-        if *recent.lock().await < FOLD_ROWS {
+        if recent.lock().await.len() < FOLD_ROWS {
             continue;
         }
         if let Err(e) = copy(&fold).await {
@@ -112,12 +205,12 @@ pub(super) async fn run(
             tracing::warn!(error = %e, "copying the scan journal into the scan table failed");
             continue;
         }
-        let mut rows = recent.lock().await;
+        let mut journal = recent.lock().await;
         match forget_copied(&scans).await {
-            Ok(n) => *rows = rows.saturating_sub(n),
+            Ok(last) => journal.forget_upto(last),
             Err(e) => tracing::warn!(error = %e, "emptying the scan journal failed"),
         }
-        drop(rows);
+        drop(journal);
         // Keep the journal's WAL short; nothing waits for this.
         if let Err(e) = sqlx::query("PRAGMA journal.wal_checkpoint(PASSIVE)")
             .execute(&fold)
@@ -142,13 +235,41 @@ async fn copy(fold: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Deletes the journal's rows already copied; returns how many.
-async fn forget_copied(scans: &SqlitePool) -> Result<usize, StoreError> {
-    let gone = sqlx::query(
-        "DELETE FROM journal.scans_recent \
-         WHERE id <= (SELECT COALESCE(MAX(id), 0) FROM main.scans)",
-    )
-    .execute(scans)
-    .await?;
-    Ok(gone.rows_affected() as usize)
+/// Deletes the journal's rows already copied; returns the last id deleted.
+async fn forget_copied(scans: &SqlitePool) -> Result<i64, StoreError> {
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM main.scans")
+        .fetch_one(scans)
+        .await?;
+    sqlx::query("DELETE FROM journal.scans_recent WHERE id <= ?")
+        .bind(last)
+        .execute(scans)
+        .await?;
+    Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_journal_knows_which_units_it_holds_until_their_rows_leave() {
+        let mut j = Journal::default();
+        for (id, unit) in [(1, "a"), (2, "b"), (3, "a"), (4, "c"), (5, "a")] {
+            j.push(id, unit);
+        }
+        assert_eq!(j.len(), 5);
+        assert!(j.holds("a") && j.holds("b") && j.holds("c") && !j.holds("d"));
+        j.forget_upto(2);
+        assert_eq!(j.len(), 3);
+        assert!(j.holds("a") && !j.holds("b") && j.holds("c"));
+        // Ids below what is left change nothing.
+        j.forget_upto(1);
+        assert_eq!(j.len(), 3);
+        j.forget_upto(4);
+        assert!(j.holds("a") && !j.holds("c"));
+        j.forget_upto(i64::MAX);
+        assert_eq!(j.len(), 0);
+        assert!(!j.holds("a"));
+        assert!(j.per_unit.is_empty());
+    }
 }
