@@ -54,6 +54,14 @@ pub struct SqliteStore {
     scan_fold_due: mpsc::Sender<()>,
 }
 
+/// Pool options for every connection of the store. A connection is not
+/// pinged before each use: an SQLite connection lives in this process and
+/// cannot drop, and the ping was one more hand-off to the connection's
+/// thread and back on every query.
+fn pool() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().test_before_acquire(false)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file a `sqlite://` URL names and migrates it.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
@@ -64,7 +72,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         // WAL checkpoints run on a connection of their own (see `checkpoint`).
-        let write = SqlitePoolOptions::new()
+        let write = pool()
             .max_connections(1)
             .connect_with(
                 opts.clone()
@@ -84,15 +92,12 @@ impl SqliteStore {
                 .execute(&mut *conn)
                 .await?;
         }
-        let read = SqlitePoolOptions::new()
+        let read = pool()
             .max_connections(4)
             .after_connect(|conn, _| Box::pin(scan_fold::attach(conn)))
             .connect_with(opts.clone().read_only(true))
             .await?;
-        let checkpoints = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.clone())
-            .await?;
+        let checkpoints = pool().max_connections(1).connect_with(opts.clone()).await?;
         let (committed, commits) = mpsc::channel(1);
         tokio::spawn(checkpoint::run(checkpoints, commits));
         let (appends, rx) = mpsc::channel(4 * GROUP_MAX);
@@ -100,7 +105,7 @@ impl SqliteStore {
         // Scan groups (into the journal, see `scan_fold`), feedback and dock
         // writes. Groups no longer write the main database, so they need no
         // checkpoint of it; SQLite's default bound covers both files here.
-        let scans = SqlitePoolOptions::new()
+        let scans = pool()
             .max_connections(1)
             .after_connect(|conn, _| Box::pin(scan_fold::attach(conn)))
             .connect_with(
@@ -116,7 +121,7 @@ impl SqliteStore {
         // checkpoints the main database after a copy. Its copies are synced
         // (synchronous=FULL) before the journal lets go of the rows, so a power
         // loss cannot keep the delete and lose the copy.
-        let fold = SqlitePoolOptions::new()
+        let fold = pool()
             .max_connections(1)
             .after_connect(|conn, _| Box::pin(scan_fold::attach(conn)))
             .connect_with(
