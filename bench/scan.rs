@@ -281,11 +281,12 @@ async fn main() {
     let cpu_before = cpu_seconds(server.0.id());
     let (rps, p99, errors) = wrk(&base, &script, &duration);
     let cpu = cpu_seconds(server.0.id()) - cpu_before;
+    let rss_mb = rss_kb(server.0.id()) as f64 / 1024.0;
     let (nginx_rps, nginx_p99, _) = wrk(&nbase, &script, &duration);
     let scans = count_scans(&data.join("suyuan.db")).await;
     eprintln!(
         "units={units} page_bytes={} non_2xx={errors} nginx_p99_ms={nginx_p99:.2} scans_logged={scans} \
-         server_cpu_us_per_scan={:.1}",
+         server_cpu_us_per_scan={:.1} server_rss_mb={rss_mb:.0}",
         page.len(),
         cpu * 1e6 / (rps * seconds(&duration)),
     );
@@ -310,6 +311,16 @@ fn cpu_seconds(pid: u32) -> f64 {
         return 0.0;
     }
     (f[11] + f[12]) / 100.0
+}
+
+/// Resident memory of a process in KiB, from /proc; 0 where there is none.
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Seconds in a wrk duration such as `10s`, `2m` or `1h`.
