@@ -1257,6 +1257,33 @@ mod tests {
         }
     }
 
+    fn scan_of(unit: &str, time: i64, day: i64, scanner: i64) -> ScanRecord {
+        ScanRecord {
+            unit: unit.to_owned(),
+            time,
+            day,
+            scanner: format!("{scanner:032x}"),
+        }
+    }
+
+    /// Records `next` on `store` and checks the statistics it answers for
+    /// its unit against `history` and `next`.
+    async fn one_more_scan(
+        store: &SqliteStore,
+        history: &[ScanRecord],
+        next: ScanRecord,
+        since: i64,
+    ) {
+        let got = store
+            .record_scans(&[(next.clone(), Some(since))])
+            .await
+            .unwrap();
+        let unit = next.unit.clone();
+        let mut all = history.to_vec();
+        all.push(next);
+        assert_eq!(got, vec![expected(&all, &unit, since)]);
+    }
+
     async fn count(pool: &SqlitePool, table: &str) -> usize {
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(pool)
@@ -1272,12 +1299,7 @@ mod tests {
         let store = SqliteStore::open(&url).await.unwrap();
         // A unit scanned only before the move: its rows all leave the journal.
         let solo: Vec<ScanRecord> = (0..5)
-            .map(|i| ScanRecord {
-                unit: format!("{UNIT}solo"),
-                time: 1_700_000_000 + i,
-                day: 19_000,
-                scanner: format!("{:032x}", i % 2),
-            })
+            .map(|i| scan_of(&format!("{UNIT}solo"), 1_700_000_000 + i, 19_000, i % 2))
             .collect();
         let group: Vec<(ScanRecord, Option<i64>)> =
             solo.iter().map(|s| (s.clone(), None)).collect();
@@ -1321,33 +1343,11 @@ mod tests {
             assert!(journal.holds(&format!("{UNIT}0")));
             assert!(!journal.holds(&format!("{UNIT}solo")));
         }
-        let solo_next = ScanRecord {
-            unit: format!("{UNIT}solo"),
-            time: 1_700_000_100,
-            day: 19_000,
-            scanner: format!("{:032x}", 5),
-        };
-        let got = fresh
-            .record_scans(&[(solo_next.clone(), Some(0))])
-            .await
-            .unwrap();
-        let mut solo_all = solo.clone();
-        solo_all.push(solo_next);
-        assert_eq!(got, vec![expected(&solo_all, &format!("{UNIT}solo"), 0)]);
+        let solo_next = scan_of(&format!("{UNIT}solo"), 1_700_000_100, 19_000, 5);
+        one_more_scan(&fresh, &solo, solo_next, 0).await;
         // A new scan of a unit it never saw adds to the stored history.
-        let next = ScanRecord {
-            unit: format!("{UNIT}3"),
-            time: 1_900_000_000,
-            day: 21_000,
-            scanner: format!("{:032x}", 99),
-        };
-        let got = fresh
-            .record_scans(&[(next.clone(), Some(since))])
-            .await
-            .unwrap();
-        let mut with_next = all.clone();
-        with_next.push(next);
-        assert_eq!(got, vec![expected(&with_next, &format!("{UNIT}3"), since)]);
+        let next = scan_of(&format!("{UNIT}3"), 1_900_000_000, 21_000, 99);
+        one_more_scan(&fresh, &all, next, since).await;
 
         // The indexed table is read through its index, not scanned.
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
