@@ -172,7 +172,7 @@ impl SqliteStore {
     async fn scan_groups(
         &self,
         units: &[&str],
-        table: &str,
+        table: &'static str,
     ) -> Result<HashMap<String, UnitScans>, StoreError> {
         let mut rows_by_unit: HashMap<String, Vec<ScannerDay>> = HashMap::new();
         for chunk in units.chunks(500) {

@@ -33,8 +33,9 @@ use crate::domain::scanlog::ScanRecord;
 use crate::store::StoreError;
 
 /// Journal rows at which a move starts: what the journal holds at most, give
-/// or take the scans that arrive during one move. Reading a unit the server
-/// does not hold in memory scans the journal, so this bounds that read.
+/// or take the scans that arrive during one move. Reading a unit that has
+/// rows in the journal but is not held in memory scans the journal, so this
+/// bounds that read.
 pub(super) const FOLD_ROWS: usize = 16_384;
 
 /// The journal's rows as the scan groups' lock holds them: id and unit of
