@@ -328,7 +328,8 @@ impl Store for SqliteStore {
         root: &KeyRecord,
         token_hash: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        // IMMEDIATE, as for append groups (see `writer::commit_group`).
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT slug FROM parties WHERE slug = ?")
             .bind(party.slug.as_str())
             .fetch_optional(&mut *tx)
@@ -1362,6 +1363,61 @@ mod tests {
                 .any(|r| r.3.contains("main.scans USING INDEX scans_unit")),
             "{plan:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn writes_that_read_first_wait_for_another_connections_commit() {
+        use crate::domain::keys::KeyRecord;
+        use crate::domain::party::{PartyKind, Role};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        // Another connection commits to the main database without pause, as
+        // the scan journal's copy does.
+        let other = store.scans.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let busy = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut day = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    day += 1;
+                    sqlx::query("INSERT INTO main.scan_salts (day, salt) VALUES (?, 'x')")
+                        .bind(day)
+                        .execute(&other)
+                        .await
+                        .unwrap();
+                }
+                day
+            })
+        };
+        // Creating a party reads, then writes, in one transaction: each must
+        // wait for the other connection's commit, not fail with "locked".
+        for i in 0..200 {
+            let slug = crate::domain::party::Slug::parse(&format!("party-{i}")).unwrap();
+            let key = crate::keystore::Keystore::generate(slug.clone());
+            let party = Party {
+                slug: slug.clone(),
+                name: format!("Party {i}"),
+                kind: PartyKind::B1,
+                gln: None,
+            };
+            let root = KeyRecord {
+                key_id: key.key_id.clone(),
+                party: slug,
+                public_key: key.public_key(),
+                role: Role::Root,
+                not_before: None,
+                not_after: None,
+                revoked: None,
+            };
+            store
+                .create_party(&party, &root, &format!("token-hash-{i}"))
+                .await
+                .unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(busy.await.unwrap() > 0);
     }
 
     #[tokio::test]

@@ -84,7 +84,11 @@ async fn commit_group(
     group: &[(Job, Reply)],
     heads: &mut HeadCache,
 ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
-    let mut tx = pool.begin().await?;
+    // IMMEDIATE: the group reads before it writes, and another connection
+    // (the scan journal's copy) may commit to the database in between; a
+    // deferred transaction then fails at its first write with SQLITE_BUSY at
+    // once, without waiting. Taking the write lock first waits for it instead.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut size: i64 = sqlx::query_scalar("SELECT size FROM log_state WHERE id = 1")
         .fetch_one(&mut *tx)
         .await?;
