@@ -9,7 +9,9 @@
 //! run, so the caches hold what a running server holds. The per-address rate limit is
 //! off, since all of wrk's connections come from one loopback address.
 //!
-//! Run: `cargo bench --bench scan` (env UNITS=10000, DURATION=10s). Needs the
+//! Run: `cargo bench --bench scan` (env UNITS=10000, DURATION=10s; with
+//! APPENDS_PER_S=N the shop also sells N units a second during the measured
+//! run, and the sales' round trips are printed). Needs the
 //! Debian packages `wrk` and `nginx`. Only loopback addresses are used.
 
 use std::io::Write;
@@ -278,9 +280,64 @@ async fn main() {
         done.expect("warm-up task");
     }
     let _ = wrk(&base, &script, "2s");
+    // With APPENDS_PER_S set, the shop also sells units (one signed event
+    // each, from the last unit down) while the scans run: every append ends
+    // the cached unit views.
+    let append_rate: f64 = std::env::var("APPENDS_PER_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sales = (append_rate > 0.0).then(|| {
+        let stop = stop.clone();
+        let sc = Client::new(&base, Some(token("greenleaf-mart")));
+        tokio::spawn(async move {
+            let mut ms = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / append_rate));
+            for unit in (0..units).rev() {
+                tick.tick().await;
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let one = vec![UnitRange {
+                    batch,
+                    first: unit,
+                    last: unit,
+                }];
+                let sale = draft_event(&shop, EventType::RetailSelling, one);
+                let t = Instant::now();
+                if let Err(e) = sc.submit_event(&shop, sale).await {
+                    return Err(format!("sale of unit {unit}: {e}"));
+                }
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok(ms)
+        })
+    });
     let cpu_before = cpu_seconds(server.0.id());
     let (rps, p99, errors) = wrk(&base, &script, &duration);
     let cpu = cpu_seconds(server.0.id()) - cpu_before;
+    if let Some(sales) = sales {
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut ms = match sales.await.expect("sales task") {
+            Ok(ms) => ms,
+            Err(e) => {
+                let log = std::fs::read_to_string(tmp.path().join("serve.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!("{e}\nserver log:\n{}", tail.join("\n"));
+            }
+        };
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms[((ms.len() - 1) as f64 * q) as usize];
+        eprintln!(
+            "appends={} append_p50_ms={:.2} append_p99_ms={:.2} (a sale's round trip, \
+             with the client's read of the batch head)",
+            ms.len(),
+            at(0.5),
+            at(0.99)
+        );
+    }
     let rss_mb = rss_kb(server.0.id()) as f64 / 1024.0;
     let (nginx_rps, nginx_p99, _) = wrk(&nbase, &script, &duration);
     let scans = count_scans(&data.join("suyuan.db")).await;
