@@ -176,17 +176,28 @@ pub const VIEW_TTL_SHARED: std::time::Duration = std::time::Duration::from_secs(
 /// (say, a tool run against the file while the server runs).
 pub const VIEW_TTL_SINGLE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Submits ended in this process. A cached [`UnitView`] is used only while
-/// this is unchanged since the view was read (and within [`VIEW_TTL_SINGLE`]
-/// or [`VIEW_TTL_SHARED`]); every submit bumps it when it ends, whatever the
-/// outcome, after any commit, so a view read before an append committed is
-/// never used after it.
+/// Submits ended in this process. Every submit bumps it when it ends,
+/// whatever the outcome, after any commit. A cached [`UnitView`] is used as
+/// it is while this is unchanged since the view was read (and within
+/// [`VIEW_TTL_SINGLE`] or [`VIEW_TTL_SHARED`]); after a change it is used
+/// only if its batch's chain head is still the one it was read with, since
+/// every stored event moves the head of each batch whose units it covers.
 static APPENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-struct BumpOnDrop;
+/// Submits of anything but events (keys, batches) ended in this process: they
+/// move no chain head, so a cached view is used only while this is unchanged.
+static OTHER_SUBMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Bumps [`APPENDS`], and [`OTHER_SUBMITS`] unless the submit is an event.
+struct BumpOnDrop {
+    event: bool,
+}
 
 impl Drop for BumpOnDrop {
     fn drop(&mut self) {
+        if !self.event {
+            OTHER_SUBMITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         APPENDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
@@ -196,8 +207,11 @@ impl Drop for BumpOnDrop {
 struct UnitView {
     /// Unique per view read in this process (see [`ScanReport::view`]).
     id: u64,
-    /// [`APPENDS`] before the reads began.
-    appends: u64,
+    /// [`APPENDS`] before the reads began, or before its chain head was last
+    /// found unchanged.
+    appends: std::sync::atomic::AtomicU64,
+    /// [`OTHER_SUBMITS`] before the reads began.
+    other_submits: u64,
     /// When the reads began.
     read_at: std::time::Instant,
     batch: crate::store::BatchRow,
@@ -292,7 +306,9 @@ impl Ledger {
         let text = text.to_owned();
         let owner = owner.clone();
         let task = tokio::spawn(async move {
-            let _bump = BumpOnDrop;
+            let _bump = BumpOnDrop {
+                event: kind == Kind::Event,
+            };
             me.submit_inner(kind, &text, &owner).await
         });
         match task.await {
@@ -668,7 +684,9 @@ impl Ledger {
         lot: &gs1::Lot,
         serial: &gs1::Serial,
     ) -> Result<Option<Arc<UnitView>>, StoreError> {
-        let appends = APPENDS.load(std::sync::atomic::Ordering::SeqCst);
+        use std::sync::atomic::Ordering::SeqCst;
+        let appends = APPENDS.load(SeqCst);
+        let other_submits = OTHER_SUBMITS.load(SeqCst);
         let path = path.to_string();
         if let Some(v) = self.views.get(&path) {
             let ttl = if self.store.single_writer() {
@@ -676,8 +694,17 @@ impl Ledger {
             } else {
                 VIEW_TTL_SHARED
             };
-            if v.appends == appends && v.read_at.elapsed() < ttl {
-                return Ok(Some(v));
+            if v.other_submits == other_submits && v.read_at.elapsed() < ttl {
+                if v.appends.load(SeqCst) == appends {
+                    return Ok(Some(v));
+                }
+                // Events ended since: one read of the head tells whether any
+                // of them covered this batch (a sale elsewhere leaves it be).
+                let heads = self.store.heads(std::slice::from_ref(&v.batch.id)).await?;
+                if heads.get(&v.batch.id) == Some(&v.batch.head) {
+                    v.appends.fetch_max(appends, SeqCst);
+                    return Ok(Some(v));
+                }
             }
         }
         let read_at = std::time::Instant::now();
@@ -721,7 +748,8 @@ impl Ledger {
         }
         let view = Arc::new(UnitView {
             id: VIEW_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            appends,
+            appends: std::sync::atomic::AtomicU64::new(appends),
+            other_submits,
             read_at,
             batch,
             record,

@@ -135,6 +135,68 @@ async fn the_page_shows_verdict_first_then_origin_materials_custody_and_sale() {
 }
 
 #[tokio::test]
+async fn a_page_shown_before_follows_events_of_its_lot_and_not_of_others() {
+    let (app, factory, _b1, b2, batch) = chain().await;
+    let url = label(&factory, 7);
+    let (_, first) = page(&app, &url, "en", "phone-a").await;
+    assert_eq!(verdict_of(&first), "genuine");
+    assert!(first.contains("Not sold yet"), "{first}");
+    // Custody moves in another lot; the page stays what it was.
+    let other = mint(&factory, "L2", 10).await;
+    let s = ship(&factory, &b2, vec![range(other, 0, 9)]).await.unwrap();
+    receive(&b2, s, vec![range(other, 0, 9)]).await.unwrap();
+    simple(
+        &b2,
+        EventType::RetailSelling,
+        vec![range(other, 0, 0)],
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let (_, again) = page(&app, &url, "en", "phone-a").await;
+    assert_eq!(verdict_of(&again), "genuine");
+    assert!(again.contains("Not sold yet") && again.contains("scanned 2 times"));
+    // A sale of another unit of the same lot moves its chain head: the page is
+    // read anew, and still shows this unit unsold.
+    simple(
+        &b2,
+        EventType::RetailSelling,
+        vec![range(batch, 8, 8)],
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let (_, neighbour) = page(&app, &url, "en", "phone-a").await;
+    assert!(neighbour.contains("Not sold yet"));
+    // This unit's own sale and its lot's recall show at the next scan.
+    simple(
+        &b2,
+        EventType::RetailSelling,
+        vec![range(batch, 7, 7)],
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let (_, sold) = page(&app, &url, "en", "phone-a").await;
+    assert_eq!(verdict_of(&sold), "genuine");
+    assert!(!sold.contains("Not sold yet"), "{sold}");
+    simple(
+        &factory,
+        EventType::Recalling,
+        vec![range(batch, 0, 99)],
+        |e| {
+            e.reason = Some("contaminated whey".into());
+            e.instructions = Some("return to shop".into());
+        },
+    )
+    .await
+    .unwrap();
+    let (_, recalled) = page(&app, &url, "en", "phone-a").await;
+    assert_eq!(verdict_of(&recalled), "recalled");
+    assert!(recalled.contains("contaminated whey"));
+}
+
+#[tokio::test]
 async fn resolver_json_linkset_head_options_cors_and_bad_paths() {
     let (app, factory, ..) = chain().await;
     let url = label(&factory, 5);
