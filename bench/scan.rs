@@ -11,7 +11,7 @@
 //!
 //! Run: `cargo bench --bench scan` (env UNITS=10000, DURATION=10s; with
 //! APPENDS_PER_S=N the shop also sells N units a second during the measured
-//! run, and the sales' round trips are printed). Needs the
+//! run, from a second lot, and the sales' round trips are printed). Needs the
 //! Debian packages `wrk` and `nginx`. Only loopback addresses are used.
 
 use std::io::Write;
@@ -111,7 +111,7 @@ fn wrk(url: &str, script: &Path, duration: &str) -> (f64, f64, u64) {
     (rps, p99, errors)
 }
 
-fn record(factory: &Keystore, quantity: u64) -> BatchStatement {
+fn record(factory: &Keystore, quantity: u64, lot: &str) -> BatchStatement {
     BatchStatement {
         v: VERSION,
         party: factory.party.clone(),
@@ -119,7 +119,7 @@ fn record(factory: &Keystore, quantity: u64) -> BatchStatement {
         time: Timestamp::now(),
         gtin: Gtin::parse(&suyuan::demo::demo_gtin()).expect("gtin"),
         product: "婴儿配方奶粉 1段 900g / Infant formula stage 1, 900 g".into(),
-        lot: Lot::parse(LOT).expect("lot"),
+        lot: Lot::parse(lot).expect("lot"),
         quantity,
         produced: Date::parse("2026-10-15").expect("date"),
         expires: Some(Date::parse("2028-10-14").expect("date")),
@@ -182,24 +182,10 @@ async fn main() {
     let shop = Keystore::load(&keys.join("greenleaf-mart.json")).expect("shop keystore");
     let fc = Client::new(&base, Some(token("hengshan-dairy")));
     let sc = Client::new(&base, Some(token("greenleaf-mart")));
-    let (stmt, batch) =
-        sign::sign(Kind::Batch, &record(&factory, units), &factory.key).expect("sign");
-    fc.submit(Kind::Batch, &stmt).await.expect("mint");
-    let batch = suyuan::domain::statement::BatchId::parse(&batch).expect("id");
-    let all = vec![UnitRange {
-        batch,
-        first: 0,
-        last: units - 1,
-    }];
-    let mut ship = draft_event(&factory, EventType::Shipping, all.clone());
-    ship.to = Some(shop.party.clone());
-    ship.asn = Some("ASN-BENCH".into());
-    let shipped = fc.submit_event(&factory, ship).await.expect("ship");
-    let mut recv = draft_event(&shop, EventType::Receiving, all);
-    recv.shipment = Some(
-        suyuan::domain::statement::BatchId::parse(shipped["id"].as_str().expect("id")).expect("id"),
-    );
-    sc.submit_event(&shop, recv).await.expect("receive");
+    stock_shop(&fc, &sc, &factory, &shop, units, LOT).await;
+    // The units sold during the run (APPENDS_PER_S) come from a lot of their
+    // own: the scanned lot's custody does not change.
+    let sold_batch = stock_shop(&fc, &sc, &factory, &shop, units, "BENCH2").await;
 
     // Every unit's signed label path, for wrk.
     let script = tmp.path().join("scan.lua");
@@ -300,7 +286,7 @@ async fn main() {
                     break;
                 }
                 let one = vec![UnitRange {
-                    batch,
+                    batch: sold_batch,
                     first: unit,
                     last: unit,
                 }];
@@ -351,6 +337,36 @@ async fn main() {
         "scan rps={rps:.0} p99_ms={p99:.2} nginx_rps={nginx_rps:.0} ratio={:.3}",
         rps / nginx_rps
     );
+}
+
+/// Mints a lot of `units`, ships it to the shop and receives it there.
+async fn stock_shop(
+    fc: &Client,
+    sc: &Client,
+    factory: &Keystore,
+    shop: &Keystore,
+    units: u64,
+    lot: &str,
+) -> suyuan::domain::statement::BatchId {
+    let (stmt, batch) =
+        sign::sign(Kind::Batch, &record(factory, units, lot), &factory.key).expect("sign");
+    fc.submit(Kind::Batch, &stmt).await.expect("mint");
+    let batch = suyuan::domain::statement::BatchId::parse(&batch).expect("id");
+    let all = vec![UnitRange {
+        batch,
+        first: 0,
+        last: units - 1,
+    }];
+    let mut ship = draft_event(factory, EventType::Shipping, all.clone());
+    ship.to = Some(shop.party.clone());
+    ship.asn = Some(format!("ASN-{lot}"));
+    let shipped = fc.submit_event(factory, ship).await.expect("ship");
+    let mut recv = draft_event(shop, EventType::Receiving, all);
+    recv.shipment = Some(
+        suyuan::domain::statement::BatchId::parse(shipped["id"].as_str().expect("id")).expect("id"),
+    );
+    sc.submit_event(shop, recv).await.expect("receive");
+    batch
 }
 
 /// CPU time (user and system) a process has used so far, from /proc; 0 where
