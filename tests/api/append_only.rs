@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use suyuan::domain::party::Role;
-use suyuan::domain::statement::{EventType, KeyAction, KeyStatement, VERSION};
+use suyuan::domain::statement::{KeyAction, KeyStatement, VERSION};
 use suyuan::domain::time::Timestamp;
 use suyuan::keystore::Keystore;
 use suyuan::sign::Kind;
@@ -27,17 +27,9 @@ async fn statement_tables_refuse_update_and_delete() {
         .await
         .unwrap();
     receive(&b1, s, vec![range(batch, 0, 49)]).await.unwrap();
-    simple(
-        &factory,
-        EventType::Recalling,
-        vec![range(batch, 0, 99)],
-        |e| {
-            e.reason = Some("test".into());
-            e.instructions = Some("return it".into());
-        },
-    )
-    .await
-    .unwrap();
+    recall(&factory, vec![range(batch, 0, 99)], "test", "return it")
+        .await
+        .unwrap();
     // A certified and then revoked station key, so keys and revocations have rows.
     let dock = Keystore::generate(factory.ks.party.clone());
     let now = Timestamp::now();

@@ -274,14 +274,11 @@ async fn recalled_units_cannot_be_sold_and_scan_says_recalled() {
         .await
         .unwrap();
     receive(&shop, s, vec![range(batch, 0, 9)]).await.unwrap();
-    simple(
+    recall(
         &factory,
-        EventType::Recalling,
         vec![range(batch, 0, 9)],
-        |e| {
-            e.reason = Some("contaminated whey".into());
-            e.instructions = Some("return to shop".into());
-        },
+        "contaminated whey",
+        "return to shop",
     )
     .await
     .unwrap();

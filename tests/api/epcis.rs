@@ -104,14 +104,11 @@ async fn exported_flow_validates_against_the_official_schema() {
     )
     .await
     .unwrap();
-    simple(
+    recall(
         &factory,
-        EventType::Recalling,
         vec![range(batch, 0, 1499)],
-        |e| {
-            e.reason = Some("contaminated whey".into());
-            e.instructions = Some("return to shop".into());
-        },
+        "contaminated whey",
+        "return to shop",
     )
     .await
     .unwrap();

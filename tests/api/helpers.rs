@@ -376,6 +376,20 @@ pub async fn simple(
     by.client.submit_event(&by.ks, ev).await
 }
 
+/// Recalls units, with the reason and what holders should do.
+pub async fn recall(
+    by: &Actor,
+    objects: Vec<UnitRange>,
+    reason: &str,
+    instructions: &str,
+) -> Result<Value, ClientError> {
+    simple(by, EventType::Recalling, objects, |e| {
+        e.reason = Some(reason.into());
+        e.instructions = Some(instructions.into());
+    })
+    .await
+}
+
 /// Status code of a client error.
 pub fn status(e: &ClientError) -> u16 {
     match e {

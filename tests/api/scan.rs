@@ -180,14 +180,11 @@ async fn a_page_shown_before_follows_events_of_its_lot_and_not_of_others() {
     let (_, sold) = page(&app, &url, "en", "phone-a").await;
     assert_eq!(verdict_of(&sold), "genuine");
     assert!(!sold.contains("Not sold yet"), "{sold}");
-    simple(
+    recall(
         &factory,
-        EventType::Recalling,
         vec![range(batch, 0, 99)],
-        |e| {
-            e.reason = Some("contaminated whey".into());
-            e.instructions = Some("return to shop".into());
-        },
+        "contaminated whey",
+        "return to shop",
     )
     .await
     .unwrap();

@@ -84,10 +84,12 @@ async fn material_lot_traced_to_every_batch_holder_and_container() {
         .await
         .unwrap();
     ship(&factory, &b1, vec![range(b, 0, 99)]).await.unwrap();
-    simple(&factory, EventType::Recalling, vec![range(a, 0, 99)], |e| {
-        e.reason = Some("aflatoxin in raw milk lot P3-1".into());
-        e.instructions = Some("stop selling, return to the factory".into());
-    })
+    recall(
+        &factory,
+        vec![range(a, 0, 99)],
+        "aflatoxin in raw milk lot P3-1",
+        "stop selling, return to the factory",
+    )
     .await
     .unwrap();
 
@@ -242,14 +244,11 @@ async fn recall_view_follows_units_coming_back() {
     let a = mint(&factory, "R1", 100).await;
     let s = ship(&factory, &b1, vec![range(a, 0, 49)]).await.unwrap();
     receive(&b1, s, vec![range(a, 0, 49)]).await.unwrap();
-    simple(
+    recall(
         &inspector,
-        EventType::Recalling,
         vec![range(a, 0, 59)],
-        |e| {
-            e.reason = Some("undeclared allergen".into());
-            e.instructions = Some("send all stock back to acme-dairy".into());
-        },
+        "undeclared allergen",
+        "send all stock back to acme-dairy",
     )
     .await
     .unwrap();
