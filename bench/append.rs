@@ -6,15 +6,15 @@
 
 use std::time::{Duration, Instant};
 
+use suyuan::app::ledger::Ledger;
 use suyuan::client::draft_event;
+use suyuan::client::keystore::Keystore;
 use suyuan::domain::keys::KeyRecord;
 use suyuan::domain::party::{PartyKind, Role, Slug};
 use suyuan::domain::statement::{BatchId, BatchStatement, EventType, UnitRange, VERSION};
 use suyuan::domain::time::{Date, Timestamp};
-use suyuan::gs1::{Gtin, Lot};
-use suyuan::keystore::Keystore;
-use suyuan::ledger::Ledger;
-use suyuan::sign::{self, Kind};
+use suyuan::formats::gs1::{Gtin, Lot};
+use suyuan::formats::sign::{self, Kind};
 use suyuan::store::{self, Party, TokenOwner};
 
 fn env_num(name: &str, default: usize) -> usize {

@@ -16,18 +16,18 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use sqlx::Executor;
-use suyuan::audit::SIG_BATCH;
 use suyuan::client::draft_event;
+use suyuan::client::keystore::Keystore;
 use suyuan::domain::keys::KeyRecord;
 use suyuan::domain::party::{PartyKind, Role, Slug};
 use suyuan::domain::statement::{BatchId, BatchStatement, EventType, UnitRange, VERSION};
 use suyuan::domain::time::{Date, Timestamp};
-use suyuan::gs1::{Gtin, Lot};
-use suyuan::keystore::Keystore;
-use suyuan::log::merkle::{leaf_hash, verify_inclusion, Tree};
-use suyuan::log::note::{Checkpoint, Verifier};
-use suyuan::sign::{self, Kind};
+use suyuan::formats::gs1::{Gtin, Lot};
+use suyuan::formats::sign::{self, Kind};
 use suyuan::store::{self, Party, StoredCheckpoint};
+use suyuan::tlog::merkle::{leaf_hash, verify_inclusion, Tree};
+use suyuan::tlog::note::{Checkpoint, Verifier};
+use suyuan::verify::audit::SIG_BATCH;
 
 /// Rows per INSERT statement and per transaction.
 const ROWS_PER_INSERT: usize = 500;
@@ -66,7 +66,7 @@ fn batch_body(ks: &Keystore, lot: &str, time: Timestamp) -> BatchStatement {
 /// The three statements of triple `i`: mint, ship 0..9 to b1, receive.
 fn triple(i: usize, factory: &Keystore, b1: &Keystore, time: Timestamp) -> [Row; 3] {
     let row = |kind: Kind, v: serde_json::Value, id: String, ks: &Keystore| -> Row {
-        let json = suyuan::jcs::canonicalize(&v).expect("jcs");
+        let json = suyuan::formats::jcs::canonicalize(&v).expect("jcs");
         (
             id,
             kind.as_str(),
@@ -264,7 +264,7 @@ async fn main() {
         done = to;
     }
     let log_key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-    let origin = suyuan::log::service::default_origin(&log_key);
+    let origin = suyuan::tlog::service::default_origin(&log_key);
     let root = tree.root(tree.size()).expect("root");
     let note = Checkpoint {
         origin: origin.clone(),

@@ -33,17 +33,17 @@ use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use serde_json::{json, Value};
+use suyuan::app::ledger::Ledger;
+use suyuan::client::keystore::Keystore;
 use suyuan::client::{draft_event, Client};
 use suyuan::domain::party::Slug;
 use suyuan::domain::statement::{
     BatchId, BatchStatement, EventStatement, EventType, UnitRange, VERSION,
 };
 use suyuan::domain::time::{Date, Timestamp};
-use suyuan::gs1::{check_digit, Gtin, Lot, Sscc};
+use suyuan::formats::gs1::{check_digit, Gtin, Lot, Sscc};
+use suyuan::formats::sign::{self, Kind};
 use suyuan::http::{self, AppState};
-use suyuan::keystore::Keystore;
-use suyuan::ledger::Ledger;
-use suyuan::sign::{self, Kind};
 use suyuan::store::{self, DynStore};
 
 /// Server times of `POST /api/v1/events`, collected by the timing middleware.
@@ -97,7 +97,7 @@ async fn start(url: &str) -> (Server, String) {
         .await
         .expect("admin token");
     let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-    let log = suyuan::log::service::LogService::open(store.clone(), key, None, None)
+    let log = suyuan::tlog::service::LogService::open(store.clone(), key, None, None)
         .await
         .expect("log");
     let state = AppState {

@@ -17,8 +17,8 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
-use suyuan::demo::{demo_gtin, demo_key, LOT};
-use suyuan::gs1::{Gtin, Lot};
+use suyuan::app::demo::{demo_gtin, demo_key, LOT};
+use suyuan::formats::gs1::{Gtin, Lot};
 use suyuan::label::font::Font;
 use suyuan::label::job::{self, AtomicFile, Rendered, Renderer};
 use suyuan::label::{archive, zpl, BatchInfo, Ecc, Format, LabelSize, Signer, Spec, Subject};

@@ -12,14 +12,14 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Instant;
 
+use suyuan::app::ledger::Ledger;
+use suyuan::client::keystore::Keystore;
 use suyuan::domain::keys::KeyRecord;
 use suyuan::domain::party::{PartyKind, Role, Slug};
 use suyuan::domain::statement::{BatchStatement, VERSION};
 use suyuan::domain::time::{Date, Timestamp};
-use suyuan::gs1::{Gtin, Lot};
-use suyuan::keystore::Keystore;
-use suyuan::ledger::Ledger;
-use suyuan::sign::{self, Kind};
+use suyuan::formats::gs1::{Gtin, Lot};
+use suyuan::formats::sign::{self, Kind};
 use suyuan::store::{self, Party, TokenOwner};
 
 /// Bytes of a SQLite database with its WAL.

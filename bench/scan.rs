@@ -19,12 +19,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use suyuan::client::keystore::Keystore;
 use suyuan::client::{draft_event, Client};
 use suyuan::domain::statement::{BatchStatement, EventType, Input, Step, UnitRange, VERSION};
 use suyuan::domain::time::{Date, Timestamp};
-use suyuan::gs1::{Gtin, Lot};
-use suyuan::keystore::Keystore;
-use suyuan::sign::{self, Kind};
+use suyuan::formats::gs1::{Gtin, Lot};
+use suyuan::formats::sign::{self, Kind};
 
 const BIN: &str = env!("CARGO_BIN_EXE_suyuan");
 const LOT: &str = "BENCH1";
@@ -117,7 +117,7 @@ fn record(factory: &Keystore, quantity: u64, lot: &str) -> BatchStatement {
         party: factory.party.clone(),
         key: factory.key_id.clone(),
         time: Timestamp::now(),
-        gtin: Gtin::parse(&suyuan::demo::demo_gtin()).expect("gtin"),
+        gtin: Gtin::parse(&suyuan::app::demo::demo_gtin()).expect("gtin"),
         product: "婴儿配方奶粉 1段 900g / Infant formula stage 1, 900 g".into(),
         lot: Lot::parse(lot).expect("lot"),
         quantity,
@@ -192,7 +192,7 @@ async fn main() {
     let mut lua = std::fs::File::create(&script).expect("lua");
     writeln!(lua, "local paths = {{").expect("write");
     for i in 0..units {
-        let url = suyuan::demo::label_url("", LOT, i, false).expect("label");
+        let url = suyuan::app::demo::label_url("", LOT, i, false).expect("label");
         writeln!(lua, "  \"{url}\",").expect("write");
     }
     writeln!(
@@ -204,7 +204,7 @@ async fn main() {
     drop(lua);
 
     // One page saved for nginx, checked to be a genuine verdict.
-    let sample = suyuan::demo::label_url(&base, LOT, 1, false).expect("label");
+    let sample = suyuan::app::demo::label_url(&base, LOT, 1, false).expect("label");
     let page = reqwest::Client::new()
         .get(&sample)
         .header("accept-language", "zh-CN")
@@ -256,7 +256,7 @@ async fn main() {
         warm.spawn(async move {
             let http = reqwest::Client::new();
             for i in (k..units).step_by(16) {
-                let url = suyuan::demo::label_url(&base, LOT, i, false).expect("label");
+                let url = suyuan::app::demo::label_url(&base, LOT, i, false).expect("label");
                 let r = http.get(&url).send().await.expect("warm-up scan");
                 assert!(r.status().is_success(), "warm-up {url}: {}", r.status());
             }

@@ -16,8 +16,8 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha512};
-use suyuan::jcs;
-use suyuan::sign::{self, b64, Kind};
+use suyuan::formats::jcs;
+use suyuan::formats::sign::{self, b64, Kind};
 
 /// One vector file.
 #[derive(Debug, Clone, Serialize)]

@@ -1,22 +1,14 @@
 //! suyuan: QR-code product traceability with signed batch records and custody events.
+//!
+//! The layers and what each may import are in `ARCHITECTURE.md`.
 #![forbid(unsafe_code)]
 
-pub mod audit;
-pub mod bundle;
-pub mod cache;
+pub mod app;
 pub mod client;
-pub mod demo;
 pub mod domain;
-pub mod epcis;
-pub mod gs1;
+pub mod formats;
 pub mod http;
-pub mod jcs;
-pub mod keystore;
 pub mod label;
-pub mod ledger;
-pub mod log;
-pub mod report;
-pub mod sign;
 pub mod store;
-pub mod trace;
-pub mod xml;
+pub mod tlog;
+pub mod verify;

@@ -53,7 +53,7 @@ async fn phone_browser_sees_the_verdict_and_sends_feedback() {
         "server did not start: {}",
         std::fs::read_to_string(tmp.path().join("serve.log")).unwrap_or_default()
     );
-    let info = suyuan::demo::read_info(&data).expect("demo.json");
+    let info = suyuan::app::demo::read_info(&data).expect("demo.json");
 
     let (_driver, d) = start_browser(
         &chromedriver,

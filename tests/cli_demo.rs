@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use suyuan::demo::DemoInfo;
+use suyuan::app::demo::DemoInfo;
 
 const BIN: &str = env!("CARGO_BIN_EXE_suyuan");
 const PG_ENV: &str = "SUYUAN_TEST_DATABASE_URL";
@@ -212,7 +212,7 @@ async fn json(url: &str) -> Value {
 }
 
 fn demo_info(data: &Path) -> DemoInfo {
-    suyuan::demo::read_info(data).expect("demo.json is written and parses")
+    suyuan::app::demo::read_info(data).expect("demo.json is written and parses")
 }
 
 #[tokio::test]
@@ -312,7 +312,7 @@ async fn serve_demo_then_drive_the_cli() {
         let mode = std::fs::metadata(&ks_path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "keystore mode {mode:o}");
     }
-    let loaded = suyuan::keystore::Keystore::load(&ks_path).expect("keystore loads");
+    let loaded = suyuan::client::keystore::Keystore::load(&ks_path).expect("keystore loads");
     assert_eq!(printed["key_id"], loaded.key_id.as_str());
     assert_eq!(printed["public_key"], loaded.public_key().as_str());
     // It refuses to overwrite a private key.
@@ -364,9 +364,9 @@ async fn serve_demo_then_drive_the_cli() {
 /// acknowledged and leaves nothing half-applied.
 #[tokio::test]
 async fn kill_9_during_appends_loses_nothing_acknowledged() {
+    use suyuan::client::keystore::Keystore;
     use suyuan::client::{draft_event, Client};
     use suyuan::domain::statement::{BatchId, EventType, UnitRange};
-    use suyuan::keystore::Keystore;
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");

@@ -137,7 +137,7 @@ const ENTER: &str = "\u{E007}";
 
 /// What the demo's data dir gives a test: its facts, tokens and keystore paths.
 struct Demo {
-    info: suyuan::demo::DemoInfo,
+    info: suyuan::app::demo::DemoInfo,
     admin: String,
     factory_token: String,
     b1_token: String,
@@ -156,7 +156,7 @@ fn demo(data: &Path) -> Demo {
     let keys = data.join("keys");
     let path = |p: PathBuf| p.to_str().expect("path").to_owned();
     Demo {
-        info: suyuan::demo::read_info(data).expect("demo.json"),
+        info: suyuan::app::demo::read_info(data).expect("demo.json"),
         admin: read(data.join("admin.token")),
         factory_token: read(keys.join(format!("{FACTORY}.token"))),
         b1_token: read(keys.join(format!("{B1}.token"))),
@@ -217,7 +217,7 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
     // ships the case by its SSCC; then three loose units in a second shipment.
     // Extension digit 0, the demo's company prefix 690123456, serial 0000042.
     let body = "06901234560000042";
-    let sscc = format!("{body}{}", suyuan::gs1::check_digit(body));
+    let sscc = format!("{body}{}", suyuan::formats::gs1::check_digit(body));
     let signer = [
         "--server",
         &base,
@@ -366,8 +366,8 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
     // A unit that is not in the shipment shows as an overage, in red.
     let stray = format!(
         "(01){}(10){}(21)700",
-        suyuan::demo::demo_gtin(),
-        suyuan::demo::LOT
+        suyuan::app::demo::demo_gtin(),
+        suyuan::app::demo::LOT
     );
     d.type_into("#scan", &format!("{stray}{ENTER}")).await;
     d.until(
@@ -438,9 +438,9 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
     .await;
     d.js("window.suyuanDock.forceOffline = true;", json!([]))
         .await;
-    let gtin = suyuan::demo::demo_gtin();
+    let gtin = suyuan::app::demo::demo_gtin();
     for serial in [630, 631, 632] {
-        let code = format!("]Q3(01){gtin}(10){}(21){serial}", suyuan::demo::LOT);
+        let code = format!("]Q3(01){gtin}(10){}(21){serial}", suyuan::app::demo::LOT);
         d.type_into("#scan", &format!("{code}{ENTER}")).await;
     }
     d.until(
@@ -593,7 +593,7 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
 
     // Pack: the case label first, then two of the received units go in.
     let body2 = "06901234560000043";
-    let case2 = format!("{body2}{}", suyuan::gs1::check_digit(body2));
+    let case2 = format!("{body2}{}", suyuan::formats::gs1::check_digit(body2));
     d.click(".mode[data-mode=pack]").await;
     d.type_into("#scan", &format!("]C100{case2}{ENTER}")).await;
     d.until(
@@ -602,7 +602,7 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
     )
     .await;
     for serial in [630, 631] {
-        let code = format!("(01){gtin}(10){}(21){serial}", suyuan::demo::LOT);
+        let code = format!("(01){gtin}(10){}(21){serial}", suyuan::app::demo::LOT);
         d.type_into("#scan", &format!("{code}{ENTER}")).await;
     }
     d.until(
@@ -635,7 +635,7 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
     d.click("#ship-to option[value='greenleaf-mart']").await;
     d.type_into("#asn", "ASN-B1-7").await;
     d.type_into("#scan", &format!("00{case2}{ENTER}")).await;
-    let code = format!("(01){gtin}(10){}(21)632", suyuan::demo::LOT);
+    let code = format!("(01){gtin}(10){}(21)632", suyuan::app::demo::LOT);
     d.type_into("#scan", &format!("{code}{ENTER}")).await;
     d.until(
         "two items to ship",
@@ -892,7 +892,9 @@ async fn dock_sign_in_sessions_and_csrf_over_http() {
         }
         req.send()
     };
-    let key = suyuan::keystore::Keystore::generate(suyuan::domain::party::Slug::parse(B1).unwrap());
+    let key = suyuan::client::keystore::Keystore::generate(
+        suyuan::domain::party::Slug::parse(B1).unwrap(),
+    );
     let enroll = json!({"public_key": key.public_key(), "label": "test dock"});
     assert_eq!(
         post("/dock/api/stations", None, enroll.clone())
@@ -1019,7 +1021,7 @@ async fn dock_retail_counter_sells_takes_returns_and_shows_feedback() {
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let (_server, base, data, pg) = start(tmp.path()).await;
-    let info = suyuan::demo::read_info(&data).expect("demo.json");
+    let info = suyuan::app::demo::read_info(&data).expect("demo.json");
     let keys = data.join("keys");
     let admin = std::fs::read_to_string(data.join("admin.token"))
         .expect("admin token")
@@ -1032,8 +1034,8 @@ async fn dock_retail_counter_sells_takes_returns_and_shows_feedback() {
     let b2_ks = keys.join(format!("{B2}.json"));
     let b2_ks = b2_ks.to_str().expect("path");
     let batch = info.batch_id.clone();
-    let gtin = suyuan::demo::demo_gtin();
-    let lot = suyuan::demo::LOT;
+    let gtin = suyuan::app::demo::demo_gtin();
+    let lot = suyuan::app::demo::LOT;
     let http = reqwest::Client::new();
 
     cli(
@@ -1148,7 +1150,10 @@ async fn dock_retail_counter_sells_takes_returns_and_shows_feedback() {
     // A recalled unit is blocked.
     d.type_into(
         "#scan",
-        &format!("(01){gtin}(10){}(21)7{ENTER}", suyuan::demo::RECALLED_LOT),
+        &format!(
+            "(01){gtin}(10){}(21)7{ENTER}",
+            suyuan::app::demo::RECALLED_LOT
+        ),
     )
     .await;
     scan_feedback(&d, false, "RECALLED").await;
@@ -1389,7 +1394,9 @@ async fn dock_sign_in_limits_station_status_and_admin_lists() {
         .and_then(|s| s.split('"').next())
         .expect("csrf in page")
         .to_owned();
-    let key = suyuan::keystore::Keystore::generate(suyuan::domain::party::Slug::parse(B1).unwrap());
+    let key = suyuan::client::keystore::Keystore::generate(
+        suyuan::domain::party::Slug::parse(B1).unwrap(),
+    );
     let v: Value = http
         .post(format!("{base}/dock/api/stations"))
         .header(reqwest::header::COOKIE, &jar)
@@ -1581,8 +1588,8 @@ async fn dock_camera_fallback_wedge_gs_expired_session_clock_and_revoked_station
     } = demo(&data);
     let (factory_ks, b1_ks) = (factory_ks.as_str(), b1_ks.as_str());
     let batch = info.batch_id.clone();
-    let gtin = suyuan::demo::demo_gtin();
-    let lot = suyuan::demo::LOT;
+    let gtin = suyuan::app::demo::demo_gtin();
+    let lot = suyuan::app::demo::LOT;
     cli(
         &[
             "dock-user",
@@ -1610,7 +1617,7 @@ async fn dock_camera_fallback_wedge_gs_expired_session_clock_and_revoked_station
     ];
     let bsign = ["--server", &base, "--token", &b1_token, "--keystore", b1_ks];
     let body = "06901234560000077";
-    let unpacked = format!("{body}{}", suyuan::gs1::check_digit(body));
+    let unpacked = format!("{body}{}", suyuan::formats::gs1::check_digit(body));
     let mut a: Vec<&str> = vec!["pack"];
     a.extend(fsign);
     a.extend([
@@ -1624,7 +1631,7 @@ async fn dock_camera_fallback_wedge_gs_expired_session_clock_and_revoked_station
 
     // The fake camera shows a pallet label (an SSCC as a GS1 Digital Link).
     let body = "06901234560000078";
-    let camera_sscc = format!("{body}{}", suyuan::gs1::check_digit(body));
+    let camera_sscc = format!("{body}{}", suyuan::formats::gs1::check_digit(body));
     let video = tmp.path().join("qr.y4m");
     qr_video(&video, &format!("https://id.example.com/00/{camera_sscc}"));
     let fake = format!("--use-file-for-fake-video-capture={}", video.display());

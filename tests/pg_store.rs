@@ -16,8 +16,8 @@ use suyuan::domain::statement::{
     BatchId, BatchStatement, EventStatement, EventType, Input, StatementId, Step, UnitRange,
 };
 use suyuan::domain::time::{Date, Timestamp};
-use suyuan::gs1::{Gtin, Lot};
-use suyuan::sign::{self, Kind};
+use suyuan::formats::gs1::{Gtin, Lot};
+use suyuan::formats::sign::{self, Kind};
 use suyuan::store::{
     self, Appended, DynStore, KeyChange, NewStatement, Party, StoreError, TokenOwner,
 };
@@ -139,7 +139,7 @@ impl Actor {
             party: self.slug.clone(),
             key_id: self.key_id(),
             time,
-            json: suyuan::jcs::canonicalize(&value).unwrap(),
+            json: suyuan::formats::jcs::canonicalize(&value).unwrap(),
         }
     }
 

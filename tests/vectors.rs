@@ -1,5 +1,5 @@
 //! Checks the signing-format vectors in `tests/vectors/` against the crate's own
-//! implementation (`suyuan::jcs`, `suyuan::sign`), and checks that the files are
+//! implementation (`suyuan::formats::jcs`, `suyuan::formats::sign`), and checks that the files are
 //! exactly what `examples/gen_vectors.rs` produces.
 
 use std::collections::BTreeSet;
@@ -7,8 +7,8 @@ use std::fs;
 use std::str::FromStr;
 
 use serde_json::Value;
-use suyuan::jcs;
-use suyuan::sign::{self, Kind};
+use suyuan::formats::jcs;
+use suyuan::formats::sign::{self, Kind};
 
 #[allow(dead_code)]
 #[path = "../examples/gen_vectors.rs"]

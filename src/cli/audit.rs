@@ -7,12 +7,12 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use suyuan::audit::{Auditor, PreparedPage, Seen};
-use suyuan::bundle::{self, Bundle, BundleLog, BundleParty, BundleStatement};
 use suyuan::domain::keys::KeyRecord;
 use suyuan::domain::party::Role;
-use suyuan::log::note::Verifier;
 use suyuan::store::{self, DynStore, Party, StatementPage, StoredStatement};
+use suyuan::tlog::note::Verifier;
+use suyuan::verify::audit::{Auditor, PreparedPage, Seen};
+use suyuan::verify::bundle::{self, Bundle, BundleLog, BundleParty, BundleStatement};
 
 /// Where the audit reads the log.
 #[derive(Debug, Clone, Args)]
@@ -302,7 +302,7 @@ pub async fn audit(args: AuditArgs) -> Result<()> {
     };
     let mut auditor = Auditor::new(parties, roots);
     let page = if matches!(source, Source::Http { .. }) {
-        suyuan::http::log::MAX_ENTRIES
+        suyuan::http::tlog::MAX_ENTRIES
     } else {
         PAGE
     };

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 use super::{parse_range, ServerArgs, SignerArgs};
+use suyuan::client::keystore::Keystore;
 use suyuan::client::{draft_event, Client};
 use suyuan::domain::party::{Role, Slug};
 use suyuan::domain::statement::{
@@ -13,9 +14,8 @@ use suyuan::domain::statement::{
     Resolution, UnitRange, VERSION,
 };
 use suyuan::domain::time::Timestamp;
-use suyuan::gs1::{self, Sscc};
-use suyuan::keystore::Keystore;
-use suyuan::sign::{self, Kind};
+use suyuan::formats::gs1::{self, Sscc};
+use suyuan::formats::sign::{self, Kind};
 
 fn client(s: &ServerArgs) -> Client {
     Client::new(&s.server, s.token.clone())

@@ -6,12 +6,12 @@ use serde_json::json;
 use std::io::BufRead;
 
 use super::{ServerArgs, SignerArgs};
+use suyuan::client::keystore::Keystore;
 use suyuan::client::Client;
 use suyuan::domain::party::Role;
 use suyuan::domain::statement::{KeyAction, KeyStatement, VERSION};
 use suyuan::domain::time::Timestamp;
-use suyuan::keystore::Keystore;
-use suyuan::sign::{self, Kind};
+use suyuan::formats::sign::{self, Kind};
 
 /// `suyuan dock-user …`
 #[derive(Debug, Subcommand)]

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{parse_range, ServerArgs};
+use suyuan::client::keystore::Keystore;
 use suyuan::client::{Client, ClientError};
-use suyuan::keystore::Keystore;
 use suyuan::label::font::Font;
 use suyuan::label::job::{self, AtomicFile, Rendered, Renderer};
 use suyuan::label::pdf::{PdfWriter, Sheet};

@@ -7,10 +7,10 @@ use std::path::Path;
 use tokio::net::TcpListener;
 
 use super::DataArgs;
+use suyuan::app::ledger::Ledger;
+use suyuan::client::keystore::Keystore;
 use suyuan::http::auth::{new_token, token_hash};
 use suyuan::http::{self, AppState};
-use suyuan::keystore::Keystore;
-use suyuan::ledger::Ledger;
 use suyuan::store::{self, DynStore};
 
 /// Flags of `serve`.
@@ -189,7 +189,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .unwrap_or_else(|| format!("http://{local}"));
     let ledger = Ledger::new(store);
     if args.demo {
-        let info = suyuan::demo::setup(&ledger, &args.data.data_dir, &base_url)
+        let info = suyuan::app::demo::setup(&ledger, &args.data.data_dir, &base_url)
             .await
             .context("demo setup failed")?;
         println!("demo ready — open these scan URLs:");
@@ -204,7 +204,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         );
     }
     // Refuses to start when the database is behind or forked from a signed checkpoint.
-    let log = suyuan::log::service::LogService::open(
+    let log = suyuan::tlog::service::LogService::open(
         ledger.store.clone(),
         load_log_key(&args.data.data_dir)?,
         None,

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use super::custody::{CustodyError, Disposition, Holding};
 use super::party::Slug;
 use super::statement::{EventStatement, EventType, UnitRange};
-use crate::gs1::Sscc;
+use crate::formats::gs1::Sscc;
 
 /// One container's direct contents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -218,7 +218,11 @@ mod tests {
 
     fn sscc(n: u32) -> Sscc {
         let body = format!("10614141{n:09}");
-        Sscc::parse(&format!("{body}{}", crate::gs1::check_digit(&body))).unwrap()
+        Sscc::parse(&format!(
+            "{body}{}",
+            crate::formats::gs1::check_digit(&body)
+        ))
+        .unwrap()
     }
 
     fn r(first: u64, last: u64) -> UnitRange {
@@ -268,7 +272,7 @@ mod tests {
         containers: Vec<Sscc>,
         parent: Option<Sscc>,
     ) -> EventStatement {
-        let ks = crate::keystore::Keystore::from_key(
+        let ks = crate::client::keystore::Keystore::from_key(
             crate::domain::party::Slug::parse("b1-north").unwrap(),
             ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
         );

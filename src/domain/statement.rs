@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::party::{Role, Slug};
 use super::time::{Date, Timestamp};
-use crate::gs1::{Gtin, Lot, Sscc};
+use crate::formats::gs1::{Gtin, Lot, Sscc};
 
 /// The only statement version this build reads and writes.
 pub const VERSION: u32 = 1;

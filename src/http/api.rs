@@ -12,12 +12,12 @@ use serde_json::{json, Value};
 use super::auth::{new_token, token_hash, Auth};
 use super::error::ApiError;
 use super::{AppState, MAX_BODY};
+use crate::app::ledger::{unit_index, Receipt};
 use crate::domain::keys::KeyRecord;
 use crate::domain::party::{PartyKind, Role, Slug};
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement};
-use crate::gs1;
-use crate::ledger::{unit_index, Receipt};
-use crate::sign::{self, Kind};
+use crate::formats::gs1;
+use crate::formats::sign::{self, Kind};
 use crate::store::{Party, StoredStatement};
 
 /// Routes of the JSON API.
@@ -476,7 +476,7 @@ async fn epcis_events(
     auth: Auth,
     Query(q): Query<EpcisQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    use crate::epcis::{self, Record};
+    use crate::formats::epcis::{self, Record};
     use std::collections::BTreeMap;
     let text = q
         .batch

@@ -15,7 +15,7 @@ use crate::store::TokenOwner;
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("sy_{}", crate::sign::b64(&bytes))
+    format!("sy_{}", crate::formats::sign::b64(&bytes))
 }
 
 /// What the database keeps of a token.

@@ -6,8 +6,8 @@ use axum::Json;
 use serde_json::json;
 use std::collections::BTreeMap;
 
+use crate::app::ledger::SubmitError;
 use crate::domain::statement::{BatchId, StatementId};
-use crate::ledger::SubmitError;
 use crate::store::StoreError;
 
 /// Everything a handler can answer besides success.

@@ -22,11 +22,11 @@ use std::collections::HashMap;
 use super::auth::{token_hash, Auth};
 use super::error::ApiError;
 use super::AppState;
+use crate::app::trace::{self, BatchTrace, LotTrace, RecallTrace, Whereabouts};
 use crate::domain::custody::Holding;
 use crate::domain::party::{PartyKind, Slug};
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement};
 use crate::store::{Store, TokenOwner};
-use crate::trace::{self, BatchTrace, LotTrace, RecallTrace, Whereabouts};
 
 /// Routes of the trace API and the inspector page.
 pub fn router() -> Router<AppState> {

@@ -6,18 +6,18 @@ use std::future::Future;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
-use crate::ledger::Ledger;
+use crate::app::ledger::Ledger;
 
 pub mod api;
 pub mod auth;
 pub mod dock;
 pub mod error;
 pub mod inspect;
-pub mod log;
 pub mod ratelimit;
 pub mod report;
 pub mod report_html;
 pub mod scan;
+pub mod tlog;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -28,13 +28,13 @@ pub struct AppState {
     /// Verification and storage.
     pub ledger: Ledger,
     /// The transparency log: tree, proofs, checkpoint signing (issue 7).
-    pub log: std::sync::Arc<crate::log::service::LogService>,
+    pub log: std::sync::Arc<crate::tlog::service::LogService>,
 }
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     api::router()
-        .merge(log::router())
+        .merge(tlog::router())
         .merge(dock::router())
         .merge(inspect::router())
         .merge(report::router())

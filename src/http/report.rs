@@ -14,10 +14,12 @@ use serde::{Deserialize, Serialize};
 use super::auth::Auth;
 use super::error::ApiError;
 use super::AppState;
+use crate::app::report::{
+    self, BatchInput, ChainEvent, Directory, FeedbackCount, PartyInfo, Report,
+};
 use crate::domain::party::{PartyKind, Slug};
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement};
-use crate::gs1::{Key, Serial};
-use crate::report::{self, BatchInput, ChainEvent, Directory, FeedbackCount, PartyInfo, Report};
+use crate::formats::gs1::{Key, Serial};
 use crate::store::{Store, TokenOwner};
 
 /// Routes of the report API.
@@ -126,10 +128,10 @@ async fn load(store: &dyn Store, id: BatchId) -> Result<BatchInput, ApiError> {
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no batch {id}")))?;
     let record: BatchStatement =
-        crate::trace::parse_stored(&row.statement.json).map_err(corrupt)?;
+        crate::app::trace::parse_stored(&row.statement.json).map_err(corrupt)?;
     let mut events = Vec::new();
     for (st, units) in store.batch_events(&id).await? {
-        let event: EventStatement = crate::trace::parse_stored(&st.json).map_err(corrupt)?;
+        let event: EventStatement = crate::app::trace::parse_stored(&st.json).map_err(corrupt)?;
         let id = BatchId::parse(&st.id).map_err(corrupt)?;
         events.push(ChainEvent { id, event, units });
     }
@@ -148,8 +150,11 @@ async fn load(store: &dyn Store, id: BatchId) -> Result<BatchInput, ApiError> {
     for (unit, time, day, scanner) in store.scans_with_prefix(&prefix).await? {
         let encoded = &unit[prefix.len().min(unit.len())..];
         let serial = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
-        let index =
-            crate::ledger::unit_index(&serial, record.serial_prefix.as_deref(), record.quantity);
+        let index = crate::app::ledger::unit_index(
+            &serial,
+            record.serial_prefix.as_deref(),
+            record.quantity,
+        );
         if let Some(index) = index {
             scans.push(report::Scan {
                 index,

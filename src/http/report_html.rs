@@ -1,7 +1,7 @@
 //! The report as the `/inspect` page shows it: tables plus server-side SVG charts.
 
 use super::report::ReportView;
-use crate::report::svg::{self, Bar, Span};
+use crate::app::report::svg::{self, Bar, Span};
 
 /// A table row: first cell a label, then figures.
 pub struct Row {

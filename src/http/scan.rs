@@ -28,14 +28,14 @@ use tower_http::compression::CompressionLayer;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::AppState;
+use crate::app::ledger::{ScanReport, Scanner};
 use crate::domain::feedback::{self, Category, FeedbackKind, NewFeedback, RawFeedback};
 use crate::domain::party::Slug;
 use crate::domain::scanlog::{self, day_of};
 use crate::domain::statement::EventType;
 use crate::domain::time::Timestamp;
 use crate::domain::verdict::Verdict;
-use crate::gs1;
-use crate::ledger::{ScanReport, Scanner};
+use crate::formats::gs1;
 
 mod frozen;
 mod strings;
@@ -82,7 +82,7 @@ struct ScanState {
     form_key: tokio::sync::OnceCell<Vec<u8>>,
     /// Rendered pages with holes, by everything a page shows but this scan's
     /// count and token; see [`frozen`].
-    pages: crate::cache::Shared<PageKey, Arc<Frozen>>,
+    pages: crate::app::cache::Shared<PageKey, Arc<Frozen>>,
     /// Where the holes go in a rendered page.
     markers: Markers,
 }
@@ -117,7 +117,7 @@ pub fn router(app: AppState) -> Router {
             feedback_limiter: RateLimiter::new(FEEDBACK_RATE),
             salt: RwLock::new(None),
             form_key: tokio::sync::OnceCell::new(),
-            pages: crate::cache::Shared::new(PAGE_CACHE),
+            pages: crate::app::cache::Shared::new(PAGE_CACHE),
             markers: Markers::new(),
         }),
     };
@@ -440,7 +440,10 @@ mod form_token {
     pub fn issue(key: &[u8], unit: &str, now: i64) -> String {
         let expiry = now + FORM_TTL;
         match mac(key, unit, expiry) {
-            Some(m) => format!("{expiry}.{}", crate::sign::b64(&m.finalize().into_bytes())),
+            Some(m) => format!(
+                "{expiry}.{}",
+                crate::formats::sign::b64(&m.finalize().into_bytes())
+            ),
             None => String::new(),
         }
     }

@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::text::{Style, TextLine};
 use super::LabelError;
-use crate::gs1::{self, Gtin, Key, Lot, Serial, Sscc};
-use crate::ledger::serial_for;
-use crate::sign;
+use crate::app::ledger::serial_for;
+use crate::formats::gs1::{self, Gtin, Key, Lot, Serial, Sscc};
+use crate::formats::sign;
 
 /// The parts of a batch record a unit label prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,7 +249,7 @@ impl LabelContent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::{demo_gtin, demo_key, LOT};
+    use crate::app::demo::{demo_gtin, demo_key, LOT};
     use serde_json::json;
 
     pub(crate) fn demo_batch() -> BatchInfo {

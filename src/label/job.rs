@@ -441,7 +441,7 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LabelError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::{demo_gtin, demo_key, LOT};
+    use crate::app::demo::{demo_gtin, demo_key, LOT};
     use crate::label::content::BatchInfo;
     use crate::label::layout::{Ecc, LabelSize};
     use serde_json::json;

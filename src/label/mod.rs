@@ -87,7 +87,7 @@ pub enum LabelError {
     },
     /// A GS1 value made for a label did not validate.
     #[error(transparent)]
-    Gs1(#[from] crate::gs1::Gs1Error),
+    Gs1(#[from] crate::formats::gs1::Gs1Error),
     /// The font file could not be read or parsed.
     #[error("font {path}: {message}")]
     Font {

@@ -12,8 +12,8 @@ use super::job::{self, AtomicFile, Rendered, Renderer};
 use super::layout::{Ecc, LabelSize, Spec};
 use super::pdf::{PdfWriter, Sheet};
 use super::{zpl, Format, LabelError};
-use crate::demo::{demo_gtin, demo_key, LOT};
-use crate::gs1::{Gtin, Lot};
+use crate::app::demo::{demo_gtin, demo_key, LOT};
+use crate::formats::gs1::{Gtin, Lot};
 
 /// Resolver base of the sample URLs.
 pub const BASE: &str = "https://id.suyuan.example";
@@ -238,7 +238,7 @@ pub fn expected(samples: &[Sample]) -> String {
 
 /// The demo factory's public key, base64url, as in `demo-factory.pub`.
 pub fn public_key() -> String {
-    crate::sign::b64(demo_key(FACTORY).verifying_key().as_bytes())
+    crate::formats::sign::b64(demo_key(FACTORY).verifying_key().as_bytes())
 }
 
 /// Writes every sample plus `expected.txt` and `demo-factory.pub` into `dir`.

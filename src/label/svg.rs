@@ -8,7 +8,7 @@ use super::canvas::symbol_origin;
 use super::layout::Layout;
 use super::qr::Matrix;
 use super::text::Placed;
-use crate::xml::escape;
+use crate::formats::xml::escape;
 
 /// Font families asked for, CJK first; viewers fall back down the list.
 pub const FONT_FAMILY: &str =

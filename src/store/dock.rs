@@ -114,7 +114,7 @@ mod tests {
             kind: PartyKind::B1,
             gln: None,
         };
-        let key = crate::keystore::Keystore::generate(slug.clone());
+        let key = crate::client::keystore::Keystore::generate(slug.clone());
         let root = KeyRecord {
             key_id: key.key_id.clone(),
             party: slug.clone(),

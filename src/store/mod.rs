@@ -13,7 +13,7 @@ use crate::domain::keys::KeyRecord;
 use crate::domain::party::{PartyKind, Slug};
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement, StatementId};
 use crate::domain::time::Timestamp;
-use crate::sign::Kind;
+use crate::formats::sign::Kind;
 
 pub mod dock;
 mod page;
@@ -230,14 +230,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Receiving and accepting_return events that name a shipment, oldest first.
     async fn receipts(&self, shipment: &StatementId) -> Result<Vec<StoredStatement>, StoreError>;
     /// A container (SSCC) with everything inside it, if it is packed.
-    async fn container(&self, sscc: &crate::gs1::Sscc)
-        -> Result<Option<ContainerView>, StoreError>;
+    async fn container(
+        &self,
+        sscc: &crate::formats::gs1::Sscc,
+    ) -> Result<Option<ContainerView>, StoreError>;
     /// The containers a unit sits in, innermost first.
     async fn unit_containers(
         &self,
         batch: &BatchId,
         index: u64,
-    ) -> Result<Vec<crate::gs1::Sscc>, StoreError>;
+    ) -> Result<Vec<crate::formats::gs1::Sscc>, StoreError>;
 
     // Scans and feedback (issue 5)
     /// Records one scan of a verified label: one plain insert, not a log append.
@@ -404,23 +406,23 @@ pub struct StoredCheckpoint {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ContainerView {
     /// Its SSCC.
-    pub sscc: crate::gs1::Sscc,
+    pub sscc: crate::formats::gs1::Sscc,
     /// The container it sits in.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent: Option<crate::gs1::Sscc>,
+    pub parent: Option<crate::formats::gs1::Sscc>,
     /// Who packed it.
     pub party: String,
     /// The packing event that created it.
     pub packed_by: String,
     /// Containers directly inside.
-    pub children: Vec<crate::gs1::Sscc>,
+    pub children: Vec<crate::formats::gs1::Sscc>,
     /// Every unit inside, at any depth.
     pub units: Vec<crate::domain::statement::UnitRange>,
 }
 
 /// Builds the API view of a container from its loaded tree.
 pub(crate) fn container_view(
-    sscc: &crate::gs1::Sscc,
+    sscc: &crate::formats::gs1::Sscc,
     party: String,
     packed_by: String,
     tree: &crate::domain::aggregation::Tree,
@@ -466,7 +468,9 @@ pub(crate) fn tree_from_rows(
     rows: Vec<(String, Option<String>)>,
     units: Vec<(String, String, i64, i64)>,
 ) -> Result<crate::domain::aggregation::Tree, StoreError> {
-    let sscc = |s: &str| crate::gs1::Sscc::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()));
+    let sscc = |s: &str| {
+        crate::formats::gs1::Sscc::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+    };
     let containers = rows
         .iter()
         .map(|(s, p)| Ok((sscc(s)?, p.as_deref().map(sscc).transpose()?)))

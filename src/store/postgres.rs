@@ -838,7 +838,7 @@ impl Store for PgStore {
 
     async fn container(
         &self,
-        sscc: &crate::gs1::Sscc,
+        sscc: &crate::formats::gs1::Sscc,
     ) -> Result<Option<ContainerView>, StoreError> {
         let head: Option<(String, String)> =
             sqlx::query_as("SELECT party, packed_by FROM containers WHERE sscc = $1")
@@ -869,14 +869,16 @@ impl Store for PgStore {
         &self,
         batch: &BatchId,
         index: u64,
-    ) -> Result<Vec<crate::gs1::Sscc>, StoreError> {
+    ) -> Result<Vec<crate::formats::gs1::Sscc>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as("WITH RECURSIVE up(sscc, parent, depth) AS (SELECT c.sscc, c.parent, 0 FROM container_units u JOIN containers c ON c.sscc = u.sscc WHERE u.batch = $1 AND u.first <= $2 AND u.last >= $2 UNION ALL SELECT c.sscc, c.parent, up.depth + 1 FROM containers c JOIN up ON c.sscc = up.parent) SELECT sscc FROM up ORDER BY depth")
             .bind(batch.hex())
             .bind(index as i64)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|(s,)| crate::gs1::Sscc::parse(s).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .map(|(s,)| {
+                crate::formats::gs1::Sscc::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
             .collect()
     }
 
@@ -1476,7 +1478,7 @@ async fn load_tree(
 /// The holdings of everything inside a container on record.
 async fn contents_held(
     tx: &mut PgConnection,
-    parent: &crate::gs1::Sscc,
+    parent: &crate::formats::gs1::Sscc,
     tree: &aggregation::Tree,
 ) -> Result<Vec<Holding>, StoreError> {
     let ranges = aggregation::expand(std::slice::from_ref(parent), tree)
@@ -1502,7 +1504,7 @@ async fn contents_held(
 async fn memberships(
     tx: &mut PgConnection,
     objects: &[UnitRange],
-) -> Result<Vec<(UnitRange, crate::gs1::Sscc)>, StoreError> {
+) -> Result<Vec<(UnitRange, crate::formats::gs1::Sscc)>, StoreError> {
     let mut out = Vec::new();
     for r in objects {
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
@@ -1514,8 +1516,8 @@ async fn memberships(
         .fetch_all(&mut *tx)
         .await?;
         for (s, first, last) in rows {
-            let sscc =
-                crate::gs1::Sscc::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let sscc = crate::formats::gs1::Sscc::parse(&s)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             out.push((
                 UnitRange {
                     batch: r.batch,

@@ -3,7 +3,7 @@
 use crate::helpers::*;
 use suyuan::domain::custody::Disposition;
 use suyuan::domain::statement::EventType;
-use suyuan::gs1::{check_digit, Sscc};
+use suyuan::formats::gs1::{check_digit, Sscc};
 
 fn sscc(n: u32) -> Sscc {
     let body = format!("10614141{n:09}");

@@ -2,11 +2,11 @@
 //! on whichever database this run uses.
 
 use crate::helpers::*;
+use suyuan::client::keystore::Keystore;
 use suyuan::domain::party::Role;
 use suyuan::domain::statement::{KeyAction, KeyStatement, VERSION};
 use suyuan::domain::time::Timestamp;
-use suyuan::keystore::Keystore;
-use suyuan::sign::Kind;
+use suyuan::formats::sign::Kind;
 
 /// The message the trigger on `table` raises, as each database spells it.
 fn trigger_message(table: &str) -> String {

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::helpers::*;
 use suyuan::domain::statement::{BatchId, EventType};
-use suyuan::sign::{self, Kind};
+use suyuan::formats::sign::{self, Kind};
 
 const BIN: &str = env!("CARGO_BIN_EXE_suyuan");
 
@@ -196,7 +196,7 @@ async fn audit_catches_history_re_signed_as_a_fork() {
     body["objects"][0]["first"] = 1.into();
     body["objects"][0]["last"] = 1.into();
     let (stmt, id) = sign::sign_value(Kind::Event, body, &s.b2.ks.key).unwrap();
-    let json = suyuan::jcs::canonicalize(&stmt).unwrap();
+    let json = suyuan::formats::jcs::canonicalize(&stmt).unwrap();
     let raw = writable(&s).await;
     raw.execute(&format!(
         "UPDATE statements SET json = '{json}', id = '{id}', leaf_hash = '{}' WHERE seq = 5",
@@ -208,7 +208,7 @@ async fn audit_catches_history_re_signed_as_a_fork() {
     assert_caught(code, &out, &["checkpoint"]);
     assert!(!out.contains("[signature]"), "{out}");
     // And a server restarted on this database refuses to serve the forked tree.
-    let err = suyuan::log::service::LogService::open(
+    let err = suyuan::tlog::service::LogService::open(
         s.app.store.clone(),
         s.app.log_key.clone(),
         None,
@@ -277,7 +277,7 @@ async fn a_bundle_exports_and_verifies_offline() {
     python_verifier("--bundle", &bad, false);
 
     // A checkpoint signed by another key, when the log key is pinned.
-    let other = suyuan::log::note::Verifier::new(
+    let other = suyuan::tlog::note::Verifier::new(
         "suyuan.log/other",
         ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key(),
     )
@@ -295,17 +295,17 @@ async fn a_bundle_exports_and_verifies_offline() {
 
 #[tokio::test]
 async fn a_busy_log_with_station_keys_packing_recalls_and_shortages_passes() {
+    use suyuan::client::keystore::Keystore;
     use suyuan::domain::party::Role;
     use suyuan::domain::statement::{KeyAction, KeyStatement, VERSION};
     use suyuan::domain::time::Timestamp;
-    use suyuan::gs1::{check_digit, Sscc};
-    use suyuan::keystore::Keystore;
+    use suyuan::formats::gs1::{check_digit, Sscc};
 
     let app = spawn_app().await;
     // The demo: shipments with shortages, sales, a recall, an inspection.
     let dir = tempfile::tempdir().unwrap();
-    let ledger = suyuan::ledger::Ledger::new(app.store.clone());
-    suyuan::demo::setup(&ledger, dir.path(), &app.base)
+    let ledger = suyuan::app::ledger::Ledger::new(app.store.clone());
+    suyuan::app::demo::setup(&ledger, dir.path(), &app.base)
         .await
         .expect("demo");
 

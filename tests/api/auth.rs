@@ -3,9 +3,9 @@
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use suyuan::client::keystore::Keystore;
 use suyuan::domain::statement::{BatchId, EventType};
-use suyuan::keystore::Keystore;
-use suyuan::sign::Kind;
+use suyuan::formats::sign::Kind;
 
 /// Factory with a batch of 100; 0..49 shipped to and received by B1; a B2 registered.
 struct Chain {
@@ -337,7 +337,7 @@ async fn public_reads_need_no_token() {
     assert_eq!(v["holding"]["holder"], "north-wholesale");
     // The scan of a signed label, as JSON and as the HTML page.
     let path = "01/09506000134352/10/L1/21/3";
-    let sig = suyuan::sign::sign_label(path, &c.factory.ks.key);
+    let sig = suyuan::formats::sign::sign_label(path, &c.factory.ks.key);
     let (code, v) = app.get(&format!("/{path}?s={sig}"), None).await;
     assert_eq!(code, 200, "{v}");
     // Signed and on record; at a wholesaler, so a consumer scan is "suspect", not "unknown".

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::helpers::*;
+use suyuan::client::keystore::Keystore;
 use suyuan::client::{draft_event, sign_event};
 use suyuan::domain::custody::Holding;
 use suyuan::domain::party::Role;
@@ -12,8 +13,7 @@ use suyuan::domain::statement::{
     BatchId, EventStatement, EventType, KeyAction, KeyStatement, UnitRange, VERSION,
 };
 use suyuan::domain::time::Timestamp;
-use suyuan::keystore::Keystore;
-use suyuan::sign::{self, Kind};
+use suyuan::formats::sign::{self, Kind};
 
 const BATCHES: &str = "/api/v1/batches";
 const EVENTS: &str = "/api/v1/events";
@@ -1113,7 +1113,7 @@ async fn party_with_a_weak_root_key() {
 async fn party_with_a_bad_gln_check_digit() {
     let w = world().await;
     let digits = "401234500000";
-    let good = suyuan::gs1::check_digit(digits);
+    let good = suyuan::formats::gs1::check_digit(digits);
     let bad = (good + 1) % 10;
     let mut body = party_body("new-shop", "b2", &fresh_key());
     body["gln"] = json!(format!("{digits}{bad}"));

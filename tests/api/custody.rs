@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::helpers::*;
 use suyuan::domain::custody::Disposition;
 use suyuan::domain::statement::{EventType, Exception, ExceptionType, Resolution};
-use suyuan::sign::Kind;
+use suyuan::formats::sign::Kind;
 
 #[tokio::test]
 async fn factory_to_b1_to_b2_to_consumer() {
@@ -295,7 +295,7 @@ async fn recalled_units_cannot_be_sold_and_scan_says_recalled() {
 
     // The scan JSON of a signed label says recalled, with the reason.
     let path = "01/09506000134352/10/L1/21/3";
-    let sig = suyuan::sign::sign_label(path, &factory.ks.key);
+    let sig = suyuan::formats::sign::sign_label(path, &factory.ks.key);
     let (code, v) = app.get(&format!("/{path}?s={sig}"), None).await;
     assert_eq!(code, 200);
     assert_eq!(v["verdict"], "recalled");

@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use serde_json::Value;
 use suyuan::domain::statement::{EventType, Exception, ExceptionType};
-use suyuan::gs1::{check_digit, Sscc};
+use suyuan::formats::gs1::{check_digit, Sscc};
 
 fn sscc(n: u32) -> Sscc {
     let body = format!("10614141{n:09}");

@@ -7,17 +7,17 @@ use sqlx::{Connection, Executor, PgConnection};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use suyuan::app::ledger::Ledger;
+use suyuan::client::keystore::Keystore;
 use suyuan::client::{draft_event, Client, ClientError};
 use suyuan::domain::party::Slug;
 use suyuan::domain::statement::{
     BatchId, BatchStatement, EventStatement, EventType, Input, Step, UnitRange, VERSION,
 };
 use suyuan::domain::time::{Date, Timestamp};
-use suyuan::gs1::{Gtin, Lot};
+use suyuan::formats::gs1::{Gtin, Lot};
+use suyuan::formats::sign::{self, Kind};
 use suyuan::http::{self, AppState};
-use suyuan::keystore::Keystore;
-use suyuan::ledger::Ledger;
-use suyuan::sign::{self, Kind};
 use suyuan::store::{self, DynStore};
 
 /// Environment variable naming a PostgreSQL server for the second run of the suite.
@@ -113,7 +113,7 @@ pub struct TestApp {
     /// Raw read-only SQL on the same database, for checking what is stored.
     pub raw: RawDb,
     /// The transparency log of this server.
-    pub log: std::sync::Arc<suyuan::log::service::LogService>,
+    pub log: std::sync::Arc<suyuan::tlog::service::LogService>,
     /// The log signing key (shared by servers on one database).
     pub log_key: ed25519_dalek::SigningKey,
     shutdown: Option<oneshot::Sender<()>>,
@@ -172,7 +172,7 @@ pub async fn spawn_with_key(
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let raw = RawDb::open(&db_url, false).await;
     let (tx, rx) = oneshot::channel::<()>();
-    let log = suyuan::log::service::LogService::open(store.clone(), log_key.clone(), None, None)
+    let log = suyuan::tlog::service::LogService::open(store.clone(), log_key.clone(), None, None)
         .await
         .expect("open log");
     let state = AppState {

@@ -4,10 +4,10 @@
 
 use crate::helpers::*;
 use suyuan::client::Client;
-use suyuan::log::merkle::{leaf_hash, verify_consistency, verify_inclusion, Hash};
-use suyuan::log::note::{Checkpoint, Verifier};
-use suyuan::log::service::{LogError, LogService};
 use suyuan::store::StoredCheckpoint;
+use suyuan::tlog::merkle::{leaf_hash, verify_consistency, verify_inclusion, Hash};
+use suyuan::tlog::note::{Checkpoint, Verifier};
+use suyuan::tlog::service::{LogError, LogService};
 
 async fn text(app: &TestApp, path: &str) -> (u16, String) {
     let (status, _, body) = bytes(app, path).await;
@@ -349,15 +349,15 @@ async fn the_tree_is_served_as_tiles_that_rebuild_the_signed_root() {
     let first: Hash = l1.as_slice().try_into().unwrap();
     assert_eq!(
         first,
-        suyuan::log::Tree::from_leaves(leaves[..256].iter().copied())
+        suyuan::tlog::Tree::from_leaves(leaves[..256].iter().copied())
             .root(256)
             .unwrap()
     );
     save("tile/1/000.p/1", &l1);
-    let tail = suyuan::log::Tree::from_leaves(leaves[256..].iter().copied())
+    let tail = suyuan::tlog::Tree::from_leaves(leaves[256..].iter().copied())
         .root(4)
         .unwrap();
-    assert_eq!(suyuan::log::merkle::node_hash(&first, &tail), cp.root);
+    assert_eq!(suyuan::tlog::merkle::node_hash(&first, &tail), cp.root);
 
     // The independent verifier rebuilds the same root from the saved files.
     save(

@@ -6,12 +6,12 @@ use reqwest::header::USER_AGENT;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use suyuan::client::keystore::Keystore;
 use suyuan::client::Client;
 use suyuan::domain::party::Slug;
 use suyuan::domain::statement::{BatchId, EventType, Exception, ExceptionType};
 use suyuan::domain::time::Timestamp;
-use suyuan::keystore::Keystore;
-use suyuan::sign::Kind;
+use suyuan::formats::sign::Kind;
 
 const GTIN: &str = "09506000134352";
 const H: i64 = 3600;
@@ -45,7 +45,7 @@ fn id_of(v: &Value) -> BatchId {
 
 fn label(factory: &Actor, serial: u64) -> String {
     let path = format!("01/{GTIN}/10/R1/21/{serial}");
-    let sig = suyuan::sign::sign_label(&path, &factory.ks.key);
+    let sig = suyuan::formats::sign::sign_label(&path, &factory.ks.key);
     format!("/{path}?s={sig}")
 }
 
@@ -535,7 +535,7 @@ async fn inspections_carry_result_method_and_certificate_hash() {
 
     // The unit's JSON view and the EPCIS export carry all three.
     let url = format!("/01/{GTIN}/10/I1/21/3?s={}", {
-        suyuan::sign::sign_label(&format!("01/{GTIN}/10/I1/21/3"), &factory.ks.key)
+        suyuan::formats::sign::sign_label(&format!("01/{GTIN}/10/I1/21/3"), &factory.ks.key)
     });
     let (st, unit) = app.get(&url, None).await;
     assert_eq!(st, 200, "{unit}");

@@ -44,7 +44,7 @@ async fn chain() -> (TestApp, Actor, Actor, Actor, BatchId) {
 
 fn label(factory: &Actor, serial: u64) -> String {
     let path = format!("01/{GTIN}/10/L1/21/{serial}");
-    let sig = suyuan::sign::sign_label(&path, &factory.ks.key);
+    let sig = suyuan::formats::sign::sign_label(&path, &factory.ks.key);
     format!("/{path}?s={sig}")
 }
 

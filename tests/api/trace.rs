@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 use suyuan::domain::statement::{BatchId, EventType, Resolution};
-use suyuan::gs1::{check_digit, Sscc};
-use suyuan::sign::Kind;
+use suyuan::formats::gs1::{check_digit, Sscc};
+use suyuan::formats::sign::Kind;
 
 fn sscc(n: u32) -> Sscc {
     let body = format!("10614141{n:09}");

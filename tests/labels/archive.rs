@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use crate::decode::*;
-use suyuan::demo::demo_key;
+use suyuan::app::demo::demo_key;
 use suyuan::label::archive::{self, Entry, Method, ZipWriter};
 use suyuan::label::font::Font;
 use suyuan::label::job::Renderer;

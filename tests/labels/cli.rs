@@ -6,7 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::decode::*;
-use suyuan::demo::{label_url, LOT};
+use suyuan::app::demo::{label_url, LOT};
 use suyuan::label::pdf::Sheet;
 use suyuan::label::{Ecc, LabelSize, Spec};
 
@@ -56,7 +56,7 @@ fn start(data: &Path) -> Server {
                 break;
             }
             let ok = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && suyuan::demo::read_info(data).is_some_and(|i| i.base_url == s.base);
+                && suyuan::app::demo::read_info(data).is_some_and(|i| i.base_url == s.base);
             if ok {
                 return s;
             }
@@ -96,7 +96,7 @@ fn render_from_a_real_server_and_refuse_bad_input() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let server = start(&data);
-    let info = suyuan::demo::read_info(&data).unwrap();
+    let info = suyuan::app::demo::read_info(&data).unwrap();
     let keys = data.join("keys");
     let factory = keys.join("hengshan-dairy.json");
     let factory = factory.to_str().unwrap();

@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use suyuan::demo::demo_key;
-use suyuan::gs1;
+use suyuan::app::demo::demo_key;
+use suyuan::formats::gs1;
+use suyuan::formats::sign;
 use suyuan::label::pdf::{Sheet, A4};
 use suyuan::label::zpl;
-use suyuan::sign;
 
 /// All QR payloads rqrr finds in a greyscale image (0 = black).
 pub fn qr_in_grey(w: usize, h: usize, grey: impl Fn(usize, usize) -> u8) -> Vec<String> {

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::decode::*;
-use suyuan::demo::demo_key;
+use suyuan::app::demo::demo_key;
 use suyuan::label::font::Font;
 use suyuan::label::job::{self, AtomicFile, Rendered, Renderer};
 use suyuan::label::pdf::{PdfWriter, Sheet};

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use suyuan::demo::demo_key;
+use suyuan::app::demo::demo_key;
 use suyuan::label::font::Font;
 use suyuan::label::job::{self, Rendered, Renderer};
 use suyuan::label::print::{Connection, Printer};

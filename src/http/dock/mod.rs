@@ -30,7 +30,7 @@ use super::error::ApiError;
 use super::{AppState, MAX_BODY};
 use crate::domain::party::Slug;
 use crate::domain::time::Timestamp;
-use crate::sign::{self, Kind};
+use crate::formats::sign::{self, Kind};
 use crate::store::dock::{DockSession, DockUser, PendingStation};
 use crate::store::TokenOwner;
 
@@ -516,7 +516,7 @@ async fn submit_event(
     session: Session,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<crate::ledger::Receipt>), ApiError> {
+) -> Result<(StatusCode, Json<crate::app::ledger::Receipt>), ApiError> {
     session.check_csrf_header(&headers)?;
     let text = body_text(body)?;
     // The session counts as the party's token: the ledger still checks the

@@ -88,8 +88,8 @@ impl Frozen {
     /// The page with its holes filled; `scans` and `token` are plain text and
     /// are escaped here.
     pub fn fill(&self, scans: &str, token: &str) -> String {
-        let scans = crate::xml::escape(scans);
-        let token = crate::xml::escape(token);
+        let scans = crate::formats::xml::escape(scans);
+        let token = crate::formats::xml::escape(token);
         let len = self.pieces.iter().map(String::len).sum::<usize>()
             + self
                 .holes
@@ -145,7 +145,7 @@ mod tests {
     fn markers_differ_between_processes_and_survive_escaping() {
         let (a, b) = (Markers::new(), Markers::new());
         assert_ne!(a.scans(), b.scans());
-        assert_eq!(crate::xml::escape(a.scans()), a.scans());
-        assert_eq!(crate::xml::escape(a.token()), a.token());
+        assert_eq!(crate::formats::xml::escape(a.scans()), a.scans());
+        assert_eq!(crate::formats::xml::escape(a.token()), a.token());
     }
 }

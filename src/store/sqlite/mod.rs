@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
-use crate::cache::Generations;
+use crate::app::cache::Generations;
 use crate::domain::custody::Disposition;
 use crate::domain::party::Role;
 use crate::domain::scanlog::{ScanRecord, ScanStats, ScannerDay, UnitScans};
@@ -639,7 +639,7 @@ impl Store for SqliteStore {
 
     async fn container(
         &self,
-        sscc: &crate::gs1::Sscc,
+        sscc: &crate::formats::gs1::Sscc,
     ) -> Result<Option<ContainerView>, StoreError> {
         let head: Option<(String, String)> =
             sqlx::query_as("SELECT party, packed_by FROM containers WHERE sscc = ?")
@@ -669,7 +669,7 @@ impl Store for SqliteStore {
         &self,
         batch: &BatchId,
         index: u64,
-    ) -> Result<Vec<crate::gs1::Sscc>, StoreError> {
+    ) -> Result<Vec<crate::formats::gs1::Sscc>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as("WITH RECURSIVE up(sscc, parent, depth) AS (SELECT c.sscc, c.parent, 0 FROM container_units u JOIN containers c ON c.sscc = u.sscc WHERE u.batch = ? AND u.first <= ? AND u.last >= ? UNION ALL SELECT c.sscc, c.parent, up.depth + 1 FROM containers c JOIN up ON c.sscc = up.parent) SELECT sscc FROM up ORDER BY depth")
             .bind(batch.hex())
             .bind(index as i64)
@@ -677,7 +677,9 @@ impl Store for SqliteStore {
             .fetch_all(&self.read)
             .await?;
         rows.iter()
-            .map(|(s,)| crate::gs1::Sscc::parse(s).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .map(|(s,)| {
+                crate::formats::gs1::Sscc::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
             .collect()
     }
 
@@ -1395,7 +1397,7 @@ mod tests {
         // wait for the other connection's commit, not fail with "locked".
         for i in 0..200 {
             let slug = crate::domain::party::Slug::parse(&format!("party-{i}")).unwrap();
-            let key = crate::keystore::Keystore::generate(slug.clone());
+            let key = crate::client::keystore::Keystore::generate(slug.clone());
             let party = Party {
                 slug: slug.clone(),
                 name: format!("Party {i}"),

@@ -18,7 +18,7 @@ use crate::domain::party::PartyKind;
 use crate::domain::statement::EventType;
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement, StatementId, UnitRange};
 use crate::domain::time::Timestamp;
-use crate::gs1::Sscc;
+use crate::formats::gs1::Sscc;
 use crate::store::{
     leaf_hash, parse_id, parse_slug, spans, Appended, KeyChange, NewStatement, StoreError,
 };

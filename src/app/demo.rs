@@ -9,7 +9,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+use crate::app::ledger::{serial_for, Ledger, SubmitError};
 use crate::client::draft_event;
+use crate::client::keystore::Keystore;
 use crate::domain::keys::KeyRecord;
 use crate::domain::party::{PartyKind, Role, Slug};
 use crate::domain::statement::{
@@ -17,10 +19,8 @@ use crate::domain::statement::{
     UnitRange, VERSION,
 };
 use crate::domain::time::{Date, Timestamp};
-use crate::gs1::{self, Gtin, Key, Lot, Serial};
-use crate::keystore::Keystore;
-use crate::ledger::{serial_for, Ledger, SubmitError};
-use crate::sign::{self, Kind};
+use crate::formats::gs1::{self, Gtin, Key, Lot, Serial};
+use crate::formats::sign::{self, Kind};
 use crate::store::{Party, StoreError, TokenOwner};
 
 /// Why the demo could not be set up.

@@ -1,16 +1,18 @@
 //! HTTP client for the CLI: signs locally with a keystore and posts to a server.
 
+pub mod keystore;
+
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+use crate::client::keystore::Keystore;
 use crate::domain::custody::batches_touched;
 use crate::domain::statement::{
     BatchId, EventStatement, EventType, StatementId, UnitRange, VERSION,
 };
 use crate::domain::time::Timestamp;
-use crate::gs1::Sscc;
-use crate::keystore::Keystore;
-use crate::sign::{self, Kind, SignError};
+use crate::formats::gs1::Sscc;
+use crate::formats::sign::{self, Kind, SignError};
 
 /// How often a client re-reads heads and re-signs after a 409 before giving up.
 pub const MAX_CAS_RETRIES: usize = 30;

@@ -109,9 +109,9 @@ impl Tree {
     }
 
     /// One C2SP tile: the complete subtree hashes `index·256 … index·256 +
-    /// width` at tree height `8·level` (see [`crate::log::tiles`]).
+    /// width` at tree height `8·level` (see [`crate::tlog::tiles`]).
     pub fn tile(&self, level: u8, index: u64, width: u64) -> Result<Vec<Hash>, MerkleError> {
-        use crate::log::tiles::{TILE_HEIGHT, TILE_WIDTH};
+        use crate::tlog::tiles::{TILE_HEIGHT, TILE_WIDTH};
         if width == 0 || width > TILE_WIDTH {
             return Err(MerkleError::BadRequest(format!(
                 "a tile holds 1 to {TILE_WIDTH} hashes, not {width}"

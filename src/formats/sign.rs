@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::jcs::{self, JcsError};
+use crate::formats::jcs::{self, JcsError};
 
 /// What a statement is; the kind is part of the signed message so a signature cannot be moved between kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

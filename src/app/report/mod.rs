@@ -214,7 +214,7 @@ pub(crate) mod fixture {
     use super::*;
     use crate::domain::statement::{EventType, Input, VERSION};
     use crate::domain::time::{Date, Timestamp};
-    use crate::gs1::{Gtin, Lot};
+    use crate::formats::gs1::{Gtin, Lot};
 
     /// Base time of the fixtures: 2026-11-01T00:00:00Z.
     pub const T0: i64 = 1_793_491_200;

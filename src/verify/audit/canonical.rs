@@ -1,5 +1,5 @@
 //! Recognises a stored statement whose text is already its own canonical form
-//! (RFC 8785 under the statement rules of [`crate::jcs`]), so that the audit can
+//! (RFC 8785 under the statement rules of [`crate::formats::jcs`]), so that the audit can
 //! cut the signed body straight out of the stored bytes instead of building a
 //! JSON tree and serialising it again.
 //!
@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use crate::jcs::MAX_SAFE_INTEGER;
+use crate::formats::jcs::MAX_SAFE_INTEGER;
 
 /// Deepest nesting taken here; deeper texts go the general way (bounded recursion).
 const MAX_DEPTH: usize = 32;
@@ -252,7 +252,7 @@ fn utf16_cmp(a: &str, b: &str) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jcs;
+    use crate::formats::jcs;
     use serde_json::{json, Value};
 
     /// What the general path makes of `text`: the canonical body without `sig`
@@ -303,8 +303,8 @@ mod tests {
         }
         // A real signed statement, as stored.
         let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
-        let (stored, _) = crate::sign::sign_value(
-            crate::sign::Kind::Event,
+        let (stored, _) = crate::formats::sign::sign_value(
+            crate::formats::sign::Kind::Event,
             json!({"v": 1, "party": "p1", "prev": {}, "type": "shipping", "reason": "ü ☃"})
                 .as_object()
                 .unwrap(),

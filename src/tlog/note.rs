@@ -98,7 +98,7 @@ impl Verifier {
         else {
             return Err(bad("the key is not 0x01 followed by a 32-byte Ed25519 key"));
         };
-        let key = crate::sign::parse_public_key(&crate::sign::b64(&bytes))
+        let key = crate::formats::sign::parse_public_key(&crate::formats::sign::b64(&bytes))
             .map_err(|e| NoteError::Key(e.to_string()))?;
         let v = Verifier::new(name, key)?;
         if id_hex.len() != 8 || hex::encode(v.id) != id_hex {

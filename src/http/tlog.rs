@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::party::Role;
-use crate::log::service::LogError;
-use crate::log::tiles::{self, TileRef, TILE_WIDTH};
-use crate::log::MerkleError;
+use crate::tlog::service::LogError;
+use crate::tlog::tiles::{self, TileRef, TILE_WIDTH};
+use crate::tlog::MerkleError;
 
 /// Most leaves one `/log/entries` request returns.
 pub const MAX_ENTRIES: u64 = 1000;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use crate::cache;
+use crate::app::cache;
 use crate::domain::custody::{self, CustodyError, Holding};
 use crate::domain::keys::{self, KeyError, KeyRecord};
 use crate::domain::party::{PartyKind, Role, Slug};
@@ -19,8 +19,8 @@ use crate::domain::statement::{
 };
 use crate::domain::time::Timestamp;
 use crate::domain::verdict::{self, ScanFacts, SuspectReason, Verdict};
-use crate::gs1::{self, Key};
-use crate::sign::{self, Kind, Parsed, SignError};
+use crate::formats::gs1::{self, Key};
+use crate::formats::sign::{self, Kind, Parsed, SignError};
 use crate::store::{Appended, DynStore, KeyChange, NewStatement, Party, StoreError, TokenOwner};
 
 /// How far in the future a statement time may lie (clock skew between stations).

@@ -40,11 +40,11 @@ use crate::domain::statement::{
     VERSION,
 };
 use crate::domain::time::Timestamp;
-use crate::gs1::Sscc;
-use crate::log::merkle::{self, Hash, Tree};
-use crate::log::note::{Checkpoint, Verifier};
-use crate::sign::{self, Kind};
+use crate::formats::gs1::Sscc;
+use crate::formats::sign::{self, Kind};
 use crate::store::{Leaf, Party, StatementPage, StoredStatement};
+use crate::tlog::merkle::{self, Hash, Tree};
+use crate::tlog::note::{Checkpoint, Verifier};
 
 /// Signatures per `verify_batch` call: large enough that the multiscalar
 /// multiplication amortises well, small enough that a page splits over the cores.
@@ -499,7 +499,7 @@ impl Auditor {
         b: &BatchStatement,
         party: &Party,
     ) {
-        if let Err(e) = crate::ledger::check_batch(b, party) {
+        if let Err(e) = crate::app::ledger::check_batch(b, party) {
             self.find(Some(seq), Some(id), "batch", e.to_string());
         }
         let lot = (b.gtin.as_str().to_owned(), b.lot.as_str().to_owned());
@@ -908,9 +908,9 @@ fn verify_signatures(sigs: &[PendingSig]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::keystore::Keystore;
     use crate::domain::party::{PartyKind, Slug};
     use crate::domain::statement::{BatchId, EventType, UnitRange};
-    use crate::keystore::Keystore;
 
     fn party(ks: &Keystore, kind: PartyKind) -> (Party, KeyRecord) {
         (
@@ -938,7 +938,7 @@ mod tests {
             id: id.to_owned(),
             kind: kind.as_str().to_owned(),
             party: String::new(),
-            json: crate::jcs::canonicalize(v).unwrap(),
+            json: crate::formats::jcs::canonicalize(v).unwrap(),
         }
     }
 

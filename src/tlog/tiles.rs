@@ -164,7 +164,7 @@ pub fn entry_bundle<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Option<V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::merkle::{leaf_hash, node_hash, Tree};
+    use crate::tlog::merkle::{leaf_hash, node_hash, Tree};
 
     #[test]
     fn indexes_are_written_in_groups_of_three() {

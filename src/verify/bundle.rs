@@ -12,12 +12,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{Auditor, Finding};
 use crate::domain::keys::KeyRecord;
 use crate::domain::party::{PartyKind, Role, Slug};
-use crate::log::merkle::{self, Hash};
-use crate::log::note::{Checkpoint, NoteError, Verifier};
 use crate::store::{Party, StoredStatement};
+use crate::tlog::merkle::{self, Hash};
+use crate::tlog::note::{Checkpoint, NoteError, Verifier};
+use crate::verify::audit::{Auditor, Finding};
 
 /// The format tag of version 1 bundles.
 pub const FORMAT: &str = "suyuan-evidence/v1";
@@ -126,7 +126,7 @@ fn parse_hash(text: &str) -> Option<Hash> {
 /// Verifies a bundle. `trusted` pins the log key; without it the bundle's own key
 /// is used (so the result says "signed by this key", which the reader must know).
 pub fn verify(text: &str, trusted: Option<&Verifier>) -> Result<Verified, BundleError> {
-    let b: Bundle = crate::jcs::parse_strict(text)
+    let b: Bundle = crate::formats::jcs::parse_strict(text)
         .map_err(|e| BundleError::Format(e.to_string()))
         .and_then(|v| serde_json::from_value(v).map_err(|e| BundleError::Format(e.to_string())))?;
     if b.format != FORMAT {

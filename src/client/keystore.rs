@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use crate::domain::party::Slug;
-use crate::sign::{self, SignError};
+use crate::formats::sign::{self, SignError};
 
 /// The JSON a keystore file holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,12 +10,12 @@
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
+use crate::app::ledger::serial_for;
 use crate::domain::statement::{
     BatchId, BatchStatement, EventStatement, EventType, Resolution, UnitRange,
 };
 use crate::domain::time::Timestamp;
-use crate::gs1::{Key, Serial, Sscc};
-use crate::ledger::serial_for;
+use crate::formats::gs1::{Key, Serial, Sscc};
 use crate::store::StoredStatement;
 
 /// The GS1 EPCIS 2.0 JSON-LD context.
@@ -502,7 +502,7 @@ mod tests {
     use crate::domain::party::Slug;
     use crate::domain::statement::{Exception, ExceptionType, VERSION};
     use crate::domain::time::Date;
-    use crate::gs1::{Gtin, Lot};
+    use crate::formats::gs1::{Gtin, Lot};
 
     const T: &str = "2026-11-28T14:02:25Z";
 

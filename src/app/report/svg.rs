@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::xml::escape;
+use crate::formats::xml::escape;
 
 /// Chart width in pixels.
 const WIDTH: u32 = 640;

@@ -82,7 +82,10 @@ pub struct LogService {
 
 /// The default origin (and key name) of a log: stable for a given key.
 pub fn default_origin(key: &SigningKey) -> String {
-    format!("suyuan.log/{}", crate::sign::key_id(&key.verifying_key()))
+    format!(
+        "suyuan.log/{}",
+        crate::formats::sign::key_id(&key.verifying_key())
+    )
 }
 
 fn parse_hash(hex_text: &str) -> Result<Hash, LogError> {
@@ -268,9 +271,9 @@ impl LogService {
         Ok(self.with_tree(|t| t.consistency_proof(from, to))??)
     }
 
-    /// One C2SP tile's hashes, concatenated (see [`crate::log::tiles`]).
+    /// One C2SP tile's hashes, concatenated (see [`crate::tlog::tiles`]).
     pub async fn tile(&self, level: u8, index: u64, width: u64) -> Result<Vec<u8>, LogError> {
-        use crate::log::tiles::{TILE_HEIGHT, TILE_WIDTH};
+        use crate::tlog::tiles::{TILE_HEIGHT, TILE_WIDTH};
         // Leaves the tile needs; past u64 means it cannot exist.
         let leaves = index
             .checked_mul(TILE_WIDTH)
