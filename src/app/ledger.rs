@@ -9,13 +9,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use crate::app::cache;
+use crate::domain::batch::{self, unit_index, BatchError};
 use crate::domain::custody::{self, CustodyError, Holding};
 use crate::domain::keys::{self, KeyError, KeyRecord};
-use crate::domain::party::{PartyKind, Role, Slug};
+use crate::domain::party::{Role, Slug};
+use crate::domain::sale;
 use crate::domain::scanlog::{self, ScanRecord};
 use crate::domain::statement::{
     BatchId, BatchStatement, EventStatement, EventType, KeyAction, KeyStatement, StatementId,
-    MAX_QUANTITY, VERSION,
+    VERSION,
 };
 use crate::domain::time::Timestamp;
 use crate::domain::verdict::{self, ScanFacts, SuspectReason, Verdict};
@@ -72,6 +74,12 @@ impl From<StoreError> for SubmitError {
             StoreError::Exists(m) => SubmitError::Exists(m),
             other => SubmitError::Store(other),
         }
+    }
+}
+
+impl From<BatchError> for SubmitError {
+    fn from(e: BatchError) -> Self {
+        SubmitError::Rule(e.to_string())
     }
 }
 
@@ -338,7 +346,7 @@ impl Ledger {
                 else {
                     return self.duplicate_of_text(kind, text).await;
                 };
-                check_batch(&b, &c.party)?;
+                batch::check(&b, &c.party.slug, c.party.kind)?;
                 let appended = self.store.append_batch(&self.new_statement(&c), &b).await?;
                 Ok(receipt(&c.parsed, appended))
             }
@@ -600,12 +608,9 @@ impl Ledger {
             report.events = view.events.clone();
             report.recall = view.recall.clone();
         }
-        let sold = holding.as_ref().is_some_and(|h| {
-            matches!(
-                h.disposition,
-                custody::Disposition::RetailSold | custody::Disposition::Returned
-            )
-        });
+        let sold = holding
+            .as_ref()
+            .is_some_and(|h| sale::is_sold(h.disposition));
         // Only scans of labels that verify are logged: a forged URL must not be
         // able to make a genuine unit look copied.
         let mut scanners_after_sale = 0;
@@ -780,21 +785,6 @@ impl Ledger {
     }
 }
 
-/// Index of a unit from its serial: `{prefix}{index}` in base 10 without leading zeros.
-pub fn unit_index(serial: &str, prefix: Option<&str>, quantity: u64) -> Option<u64> {
-    let digits = serial.strip_prefix(prefix.unwrap_or(""))?;
-    let canonical = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'));
-    let index: u64 = digits.parse().ok().filter(|_| canonical)?;
-    (index < quantity).then_some(index)
-}
-
-/// The serial printed for a unit index.
-pub fn serial_for(index: u64, prefix: Option<&str>) -> String {
-    format!("{}{index}", prefix.unwrap_or(""))
-}
-
 fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
     let mut v: Value =
         serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -817,61 +807,10 @@ fn receipt(parsed: &Parsed, appended: Appended) -> Receipt {
     }
 }
 
-/// Batch-record rules beyond the field types.
+/// The batch-record rules of [`batch::check`] for a signer on record; the
+/// audit replays batches through this.
 pub fn check_batch(b: &BatchStatement, party: &Party) -> Result<(), SubmitError> {
-    let rule = |m: String| Err(SubmitError::Rule(m));
-    if party.kind != PartyKind::Factory {
-        return rule(format!(
-            "only a factory mints batches; {} is a {}",
-            party.slug,
-            party.kind.as_str()
-        ));
-    }
-    if b.quantity == 0 || b.quantity > MAX_QUANTITY {
-        return rule(format!(
-            "quantity must be 1 to {MAX_QUANTITY}, got {}",
-            b.quantity
-        ));
-    }
-    if b.product.trim().is_empty() {
-        return rule("product name is empty".into());
-    }
-    if let Some(e) = b.expires {
-        if e < b.produced {
-            return rule(format!(
-                "expiry {e} is before production date {}",
-                b.produced
-            ));
-        }
-    }
-    // The longest serial must still be a valid AI 21 value.
-    let longest = serial_for(b.quantity - 1, b.serial_prefix.as_deref());
-    if let Err(e) = gs1::Serial::parse(&longest) {
-        return rule(format!(
-            "serial_prefix gives serials like \"{longest}\": {e}"
-        ));
-    }
-    for c in &b.certificates {
-        let ok = c.sha256.len() == 64
-            && c.sha256
-                .bytes()
-                .all(|x| matches!(x, b'0'..=b'9' | b'a'..=b'f'));
-        if !ok {
-            return rule(format!(
-                "certificate \"{}\": sha256 must be 64 lowercase hex digits",
-                c.name
-            ));
-        }
-    }
-    for i in &b.inputs {
-        if [&i.material, &i.supplier, &i.supplier_lot, &i.origin]
-            .iter()
-            .any(|s| s.trim().is_empty())
-        {
-            return rule("each input needs material, supplier, supplier_lot and origin".into());
-        }
-    }
-    Ok(())
+    Ok(batch::check(b, &party.slug, party.kind)?)
 }
 
 /// The batch as a scan shows it.
@@ -937,22 +876,4 @@ pub struct ScanSummary {
     pub first_verified: Option<Timestamp>,
     /// Estimated distinct devices since the sale (see [`scanlog::scanners_estimate`]).
     pub scanners_after_sale: u32,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn serials_map_to_indexes_only_in_canonical_form() {
-        assert_eq!(unit_index("0", None, 10), Some(0));
-        assert_eq!(unit_index("9", None, 10), Some(9));
-        assert_eq!(unit_index("10", None, 10), None);
-        assert_eq!(unit_index("07", None, 10), None);
-        assert_eq!(unit_index("A7", Some("A"), 10), Some(7));
-        assert_eq!(unit_index("7", Some("A"), 10), None);
-        assert_eq!(unit_index("", None, 10), None);
-        assert_eq!(unit_index("+1", None, 10), None);
-        assert_eq!(serial_for(7, Some("A")), "A7");
-    }
 }

@@ -10,7 +10,7 @@
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-use crate::app::ledger::serial_for;
+use crate::domain::batch::serial_for;
 use crate::domain::statement::{
     BatchId, BatchStatement, EventStatement, EventType, Resolution, UnitRange,
 };

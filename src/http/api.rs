@@ -12,9 +12,10 @@ use serde_json::{json, Value};
 use super::auth::{new_token, token_hash, Auth};
 use super::error::ApiError;
 use super::{AppState, MAX_BODY};
-use crate::app::ledger::{unit_index, Receipt};
+use crate::app::ledger::Receipt;
+use crate::domain::batch::{self, unit_index};
 use crate::domain::keys::KeyRecord;
-use crate::domain::party::{PartyKind, Role, Slug};
+use crate::domain::party::{self, PartyKind, Role, Slug};
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement};
 use crate::formats::gs1;
 use crate::formats::sign::{self, Kind};
@@ -114,19 +115,6 @@ pub struct NewParty {
     pub root_key: String,
 }
 
-fn check_gln(gln: &str) -> Result<(), String> {
-    let digits = gln.len() == 13 && gln.bytes().all(|b| b.is_ascii_digit());
-    if !digits {
-        return Err(format!("gln \"{gln}\" must be 13 digits"));
-    }
-    let expected = gs1::check_digit(&gln[..12]);
-    let found = gln.as_bytes()[12] - b'0';
-    if expected != found {
-        return Err(format!("GLN check digit is {expected}, given {found}"));
-    }
-    Ok(())
-}
-
 async fn add_party(
     State(s): State<AppState>,
     auth: Auth,
@@ -143,7 +131,7 @@ async fn add_party(
         return Err(bad("name is empty".into()));
     }
     if let Some(g) = &req.gln {
-        check_gln(g).map_err(bad)?;
+        party::check_gln(g).map_err(bad)?;
     }
     let public =
         sign::parse_public_key(&req.root_key).map_err(|e| bad(format!("root_key: {e}")))?;
@@ -506,11 +494,7 @@ async fn epcis_events(
     let allowed = match &auth.0 {
         crate::store::TokenOwner::Admin => true,
         crate::store::TokenOwner::Party(p) => {
-            *p == b.party
-                || records
-                    .iter()
-                    .filter_map(Record::event)
-                    .any(|e| e.party == *p || e.to.as_ref() == Some(p))
+            batch::handled_by(p, &b.party, records.iter().filter_map(Record::event))
         }
     };
     if !allowed {

@@ -31,6 +31,7 @@ use super::AppState;
 use crate::app::ledger::{ScanReport, Scanner};
 use crate::domain::feedback::{self, Category, FeedbackKind, NewFeedback, RawFeedback};
 use crate::domain::party::Slug;
+use crate::domain::sale;
 use crate::domain::scanlog::{self, day_of};
 use crate::domain::statement::EventType;
 use crate::domain::time::Timestamp;
@@ -55,10 +56,6 @@ pub const FEEDBACK_RATE: Rate = Rate {
     per_sec: 0.2,
     burst: 12.0,
 };
-/// Feedback per unit per day from one device, and from everyone.
-pub const FEEDBACK_PER_DEVICE_DAY: i64 = 5;
-/// See [`FEEDBACK_PER_DEVICE_DAY`].
-pub const FEEDBACK_PER_UNIT_DAY: i64 = 100;
 /// How long a feedback form stays valid, in seconds.
 pub const FORM_TTL: i64 = 6 * 3600;
 /// Largest feedback form body, in bytes.
@@ -646,13 +643,12 @@ fn scans_line(report: &ScanReport, s: &'static Strings) -> Option<String> {
     })
 }
 
-/// Whether the page offers a return: a genuine label of a unit sold at retail.
+/// Whether the page offers a return (see [`sale::returnable`]).
 fn returnable(report: &ScanReport) -> bool {
-    report.signature_ok
-        && report
-            .holding
-            .as_ref()
-            .is_some_and(|h| h.disposition == crate::domain::custody::Disposition::RetailSold)
+    sale::returnable(
+        report.signature_ok,
+        report.holding.as_ref().map(|h| h.disposition),
+    )
 }
 
 fn recall_status(report: &ScanReport) -> Value {
@@ -1066,12 +1062,8 @@ async fn post_feedback(st: ScanApp, req: Request) -> Response {
         .iter()
         .map(|e| (e.event_type, e.party.clone()))
         .collect();
-    let seller = custody
-        .iter()
-        .rev()
-        .find(|(t, _)| *t == EventType::RetailSelling)
-        .map(|(_, p)| p.clone());
-    if valid.kind != FeedbackKind::Feedback && !(returnable(&report) && seller.is_some()) {
+    let seller = sale::seller(&custody).cloned();
+    if !feedback::may_send(valid.kind, returnable(&report), seller.as_ref()) {
         return refuse(StatusCode::CONFLICT, s.not_returnable, Some(back));
     }
     let scanner = match st.st.scanner(&st.app, ip, &headers).await {
@@ -1085,7 +1077,7 @@ async fn post_feedback(st: ScanApp, req: Request) -> Response {
         .feedback_count(&path, scanner.day, &scanner.hash)
         .await
     {
-        Ok((mine, all)) if mine < FEEDBACK_PER_DEVICE_DAY && all < FEEDBACK_PER_UNIT_DAY => {}
+        Ok((mine, all)) if feedback::within_daily_limits(mine, all) => {}
         Ok(_) => {
             return refuse(
                 StatusCode::TOO_MANY_REQUESTS,
