@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::ledger::Ledger;
 use super::scanner::Scanner;
 use crate::domain::custody::Holding;
-use crate::domain::sale;
+use crate::domain::sale::{self, Sale};
 use crate::domain::scanlog::{self, ScanRecord};
 use crate::domain::statement::{BatchStatement, EventStatement};
 use crate::domain::time::{Date, Timestamp};
@@ -47,6 +47,7 @@ impl Ledger {
             holding: None,
             holder: None,
             recall: None,
+            sale: Sale::NotSold,
             history: Arc::default(),
             events: Arc::default(),
             view: 0,
@@ -69,13 +70,13 @@ impl Ledger {
         let record = &view.record;
         let holding = view.holding.clone();
         let holder = view.holder.clone();
-        let sold_at = view.sold_at;
         report.view = view.id;
         if let (Some(i), Some(_)) = (view.index, &holding) {
             report.unit_index = Some(i);
             report.history = view.history.clone();
             report.events = view.events.clone();
             report.recall = view.recall.clone();
+            report.sale = view.sale.clone();
         }
         let sold = holding
             .as_ref()
@@ -85,7 +86,7 @@ impl Ledger {
         let mut scanners_after_sale = 0;
         if let (true, Some(_), Some(sc)) = (report.signature_ok, &holding, scanner) {
             let since = if sold {
-                sold_at.map(|t| t.unix())
+                view.sale.last_sold().map(|t| t.unix())
             } else {
                 None
             };
@@ -165,6 +166,9 @@ pub struct ScanReport {
     /// The recall covering the unit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recall: Option<EventStatement>,
+    /// Where the unit's retail sale stands.
+    #[serde(skip)]
+    pub sale: Sale,
     /// Custody events that named this unit, oldest first, as signed.
     pub history: Arc<Vec<Value>>,
     /// The same events, typed (without their signatures).

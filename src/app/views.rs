@@ -15,8 +15,8 @@ use super::cache;
 use super::ledger::{parse_stored, Ledger};
 use crate::domain::batch::unit_index;
 use crate::domain::custody::Holding;
-use crate::domain::statement::{BatchStatement, EventStatement, EventType};
-use crate::domain::time::Timestamp;
+use crate::domain::sale::{self, Sale};
+use crate::domain::statement::{BatchStatement, EventStatement};
 use crate::formats::gs1;
 use crate::store::{BatchRow, Party, StoreError};
 
@@ -115,8 +115,8 @@ pub(super) struct UnitView {
     pub history: Arc<Vec<Value>>,
     /// The same events, typed, parsed once for every page that shows them.
     pub events: Arc<Vec<EventStatement>>,
-    /// The last retail sale's time.
-    pub sold_at: Option<Timestamp>,
+    /// Where the unit's retail sale stands.
+    pub sale: Sale,
     /// The recall covering the unit.
     pub recall: Option<EventStatement>,
 }
@@ -173,7 +173,6 @@ impl Ledger {
             Some(h) => self.party(h.holder.as_str()).await?,
             None => None,
         };
-        let mut sold_at = None;
         let mut history = Vec::new();
         let mut events = Vec::new();
         let mut recall = None;
@@ -182,9 +181,6 @@ impl Ledger {
                 let v: Value = serde_json::from_str(&st.json)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let e: EventStatement = parse_stored(&st.json)?;
-                if e.event_type == EventType::RetailSelling {
-                    sold_at = Some(e.time);
-                }
                 history.push(v);
                 events.push(e);
             }
@@ -194,6 +190,7 @@ impl Ledger {
                 }
             }
         }
+        let sale = sale::sale(&events, holding.as_ref().map(|h| h.disposition));
         let view = Arc::new(UnitView {
             id: views.next_id.fetch_add(1, Relaxed),
             appends: AtomicU64::new(appends),
@@ -206,7 +203,7 @@ impl Ledger {
             holder,
             history: Arc::new(history),
             events: Arc::new(events),
-            sold_at,
+            sale,
             recall,
         });
         views.cache.insert(path, view.clone());

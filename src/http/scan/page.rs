@@ -15,7 +15,7 @@ use super::ScanApp;
 use crate::app::ledger::ScanReport;
 use crate::domain::feedback::Category;
 use crate::domain::party::Slug;
-use crate::domain::sale;
+use crate::domain::sale::{self, Sale};
 use crate::domain::statement::EventType;
 use crate::domain::time::Timestamp;
 use crate::domain::verdict::{SuspectReason, Verdict};
@@ -242,39 +242,28 @@ async fn build_page_parts(app: &AppState, report: &ScanReport, s: &'static Strin
     }
     let mut hops = Vec::new();
     let mut inspections = Vec::new();
-    let mut sale = None;
     for e in report.events.iter() {
         let who = party_name(app, &e.party).await;
         let signed = s
             .signed_by
             .replace("{party}", &who)
             .replace("{key}", short_key(&e.key));
-        match e.event_type {
-            EventType::Inspecting => {
-                // Method and certificate hash were added later; older inspections lack them.
-                let details: Vec<String> = [
-                    (s.inspection_method, &e.method),
-                    (s.inspection_certificate, &e.certificate_sha256),
-                ]
-                .into_iter()
-                .filter_map(|(label, v)| v.as_ref().map(|v| format!("{label}: {v}")))
-                .collect();
-                inspections.push((
-                    e.result.clone().unwrap_or_default(),
-                    format!("{} · {who}", s.time(e.time)),
-                    signed,
-                    details.join(" · "),
-                ));
-                continue;
-            }
-            EventType::RetailSelling => {
-                sale = Some(
-                    s.sold_on
-                        .replace("{date}", &s.time(e.time))
-                        .replace("{place}", e.place.as_deref().unwrap_or(&who)),
-                );
-            }
-            _ => {}
+        if e.event_type == EventType::Inspecting {
+            // Method and certificate hash were added later; older inspections lack them.
+            let details: Vec<String> = [
+                (s.inspection_method, &e.method),
+                (s.inspection_certificate, &e.certificate_sha256),
+            ]
+            .into_iter()
+            .filter_map(|(label, v)| v.as_ref().map(|v| format!("{label}: {v}")))
+            .collect();
+            inspections.push((
+                e.result.clone().unwrap_or_default(),
+                format!("{} · {who}", s.time(e.time)),
+                signed,
+                details.join(" · "),
+            ));
+            continue;
         }
         // A handoff names its receiver; packing names the case or pallet; a
         // container handoff names the containers the unit travelled in.
@@ -302,6 +291,25 @@ async fn build_page_parts(app: &AppState, report: &ScanReport, s: &'static Strin
             signed,
         });
     }
+    let sale = match &report.sale {
+        Sale::NotSold => None,
+        Sale::Sold {
+            time,
+            seller,
+            place,
+        } => {
+            let place = match place {
+                Some(p) => p.clone(),
+                None => party_name(app, seller).await,
+            };
+            Some(
+                s.sold_on
+                    .replace("{date}", &s.time(*time))
+                    .replace("{place}", &place),
+            )
+        }
+        Sale::Returned { time, .. } => Some(s.returned_on.replace("{date}", &s.time(*time))),
+    };
     PageParts {
         product,
         hops,
