@@ -243,7 +243,7 @@ async fn shipper_cannot_add_to_a_pallet_in_transit() {
 
 /// A receipt by cases of a pallet, with exceptions: the rules see each case as
 /// its own range however the holdings are read, so a damaged run must lie
-/// within one received range, a shortage must name units not received, and
+/// within one received range, a shortage must name units of the shipment, and
 /// the holdings end up exactly cut and merged where the exceptions say.
 #[tokio::test]
 async fn receiving_cases_of_a_pallet_with_exceptions_holds_exactly() {
@@ -297,14 +297,15 @@ async fn receiving_cases_of_a_pallet_with_exceptions_holds_exactly() {
     .unwrap_err();
     assert_eq!(status(&err), 422, "{err}");
     assert!(err.to_string().contains("listed as received"), "{err}");
-    // A shortage of units that are being received.
+    // A shortage of units that were never shipped (unit 90 is still the factory's).
     let err = recv(
         vec![sscc(31), sscc(32)],
-        vec![(ExceptionType::Shortage, 40, 50)],
+        vec![(ExceptionType::Shortage, 90, 95)],
     )
     .await
     .unwrap_err();
     assert_eq!(status(&err), 422, "{err}");
+    assert!(err.to_string().contains("not received"), "{err}");
     assert_eq!(app.dump().await, before, "refusals change nothing");
 
     // Two cases received, the second damaged, the third short.
