@@ -28,7 +28,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::domain::custody::{self, BatchFacts, Holding};
@@ -281,6 +281,63 @@ impl Auditor {
     /// Findings so far (signature findings of the last page only after [`Auditor::flush`]).
     pub fn findings(&self) -> &[Finding] {
         &self.findings
+    }
+
+    /// Compares what a store recorded after the same leaves (every batch's
+    /// chain head, and every holding row ordered by batch and first unit) with
+    /// the replay: the server applied each event as the engine plans it, or
+    /// each batch where it did not is a finding. Returns the batches compared.
+    pub fn check_recorded(
+        &mut self,
+        heads: &BTreeMap<BatchId, StatementId>,
+        rows: &[Holding],
+    ) -> usize {
+        let mut stored: BTreeMap<BatchId, &[Holding]> = BTreeMap::new();
+        for run in rows.chunk_by(|a, b| a.range.batch == b.range.batch) {
+            stored.insert(run[0].range.batch, run);
+        }
+        let mut batches: Vec<BatchId> = self.record.heads.keys().copied().collect();
+        batches.extend(heads.keys().filter(|b| !self.record.heads.contains_key(b)));
+        batches.sort();
+        for batch in &batches {
+            let head = heads.get(batch).copied();
+            let replayed_head = self.record.heads.get(batch).copied();
+            if head != replayed_head {
+                let name = |h: Option<StatementId>| h.map_or("none".into(), |h| h.hex());
+                self.find(
+                    None,
+                    None,
+                    "recorded",
+                    format!(
+                        "the stored chain head of batch {} is {}, the replay ends at {}",
+                        batch.hex(),
+                        name(head),
+                        name(replayed_head)
+                    ),
+                );
+            }
+            let replayed = self
+                .record
+                .holdings
+                .get(batch)
+                .map(|runs| runs.all())
+                .unwrap_or_default();
+            let mine = stored.get(batch).copied().unwrap_or_default();
+            if !mine.iter().eq(replayed.iter().copied()) {
+                let near = mine
+                    .iter()
+                    .zip(&replayed)
+                    .find(|(a, b)| a != *b)
+                    .map_or(mine.len().min(replayed.len()), |(a, _)| {
+                        a.range.first as usize
+                    });
+                self.find(None, None, "recorded", format!(
+                    "the stored holdings of batch {} differ from the replay ({} rows stored, {} replayed, first difference near unit {near}): the server recorded an event other than as the custody rules plan it",
+                    batch.hex(), mine.len(), replayed.len()
+                ));
+            }
+        }
+        batches.len()
     }
 
     fn find(&mut self, seq: Option<i64>, id: Option<&str>, rule: &'static str, message: String) {
