@@ -1,4 +1,4 @@
-//! Tests of the EPCIS mapping, in a file of their own so that `epcis.rs` is the mapping alone.
+//! The EPCIS export against hand-checked documents and the GS1 schema's rules.
 
 use super::*;
 use crate::domain::party::Slug;
