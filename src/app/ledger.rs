@@ -18,7 +18,6 @@ use super::cache;
 use super::scan_writer::ScanWriter;
 use super::scanner::DaySalt;
 use super::views::{Views, VIEW_CACHE};
-use crate::domain::batch;
 use crate::domain::party::{Role, Slug};
 use crate::domain::statement::BatchStatement;
 use crate::formats::sign;
@@ -118,12 +117,6 @@ impl Ledger {
         self.records.insert(id, r.clone());
         Ok(r)
     }
-}
-
-/// The batch-record rules of [`batch::check`] for a signer on record; the
-/// audit replays batches through this.
-pub fn check_batch(b: &BatchStatement, party: &Party) -> Result<(), SubmitError> {
-    Ok(batch::check(b, &party.slug, party.kind)?)
 }
 
 /// A statement as stored (JSON with `sig`), typed without its signature.
