@@ -2,6 +2,7 @@
 
 pub mod aggregation;
 pub mod custody;
+pub mod exceptions;
 pub mod feedback;
 pub mod keys;
 pub mod party;
