@@ -18,7 +18,6 @@ use crate::formats::sign::Kind;
 pub mod dock;
 mod page;
 pub mod postgres;
-mod spans;
 pub mod sqlite;
 
 pub use page::{Leaf, StatementPage};
@@ -114,6 +113,15 @@ pub enum Appended {
     Stored(i64),
     /// Already stored at this leaf index; nothing changed.
     Duplicate(i64),
+}
+
+impl From<crate::domain::custody::Refusal> for StoreError {
+    fn from(r: crate::domain::custody::Refusal) -> Self {
+        match r {
+            crate::domain::custody::Refusal::Custody(e) => StoreError::Custody(e),
+            crate::domain::custody::Refusal::Conflict(heads) => StoreError::Conflict(heads),
+        }
+    }
 }
 
 /// Storage failures and refusals that only the database can decide.
@@ -223,6 +231,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn holdings_of(&self, party: &Slug) -> Result<Vec<Holding>, StoreError>;
     /// Every holding of a batch.
     async fn holdings_of_batch(&self, batch: &BatchId) -> Result<Vec<Holding>, StoreError>;
+    /// Every holding row, ordered by batch and first unit (the audit's comparison).
+    async fn all_holdings(&self) -> Result<Vec<Holding>, StoreError>;
+    /// The chain head of every batch (the audit's comparison).
+    async fn all_heads(&self) -> Result<BTreeMap<BatchId, StatementId>, StoreError>;
     /// Units still in transit under a shipping or returning event.
     async fn in_shipment(&self, shipment: &StatementId) -> Result<Vec<Holding>, StoreError>;
     /// Every unit an event covered (containers expanded), as recorded when it was appended.
@@ -507,6 +519,19 @@ pub(crate) fn units_from_rows(rows: Vec<(String, i64, i64)>) -> Result<Vec<UnitR
             })
         })
         .collect()
+}
+
+/// What the custody engine reads of an event named as a shipment, from its `events` row.
+pub(crate) fn shipment_facts(
+    event_type: &str,
+    dest: Option<&str>,
+) -> Result<crate::domain::custody::ShipmentFacts, StoreError> {
+    let event_type = crate::domain::statement::EventType::parse(event_type)
+        .ok_or_else(|| StoreError::Corrupt(format!("event type {event_type:?}")))?;
+    Ok(crate::domain::custody::ShipmentFacts {
+        event_type,
+        to: dest.map(parse_slug).transpose()?,
+    })
 }
 
 /// Parses a stored slug column.

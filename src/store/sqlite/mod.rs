@@ -587,6 +587,26 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    async fn all_holdings(&self) -> Result<Vec<Holding>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings ORDER BY batch, first"
+        ))
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(holding)
+        .collect()
+    }
+
+    async fn all_heads(&self) -> Result<BTreeMap<BatchId, StatementId>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT batch, head FROM chain_heads")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|(b, h)| Ok((parse_id(b)?, parse_id(h)?)))
+            .collect()
+    }
+
     async fn holdings_of_batch(&self, batch: &BatchId) -> Result<Vec<Holding>, StoreError> {
         sqlx::query(&format!(
             "SELECT {HOLDING_COLS} FROM holdings WHERE batch = ? ORDER BY first"
