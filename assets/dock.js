@@ -549,7 +549,6 @@
       return;
     }
     const containers = (s.statement.containers || []).slice();
-    const inside = [];
     const contents = {};
     // The cases on each pallet, so the receiver can say how many of a case are short.
     const cases = {};
@@ -558,7 +557,6 @@
       try {
         const r = await api('/api/v1/containers/' + c);
         contents[c] = r.body.units || [];
-        inside.push(...contents[c]);
         for (const k of r.body.children || []) {
           const kr = await api('/api/v1/containers/' + k);
           cases[c].push({ sscc: k, units: kr.body.units || [] });
@@ -568,9 +566,16 @@
       }
     }
     const pending = s.in_transit.map((h) => ({ batch: h.batch, first: h.first, last: h.last }));
+    // A container is still expected while everything in it is in transit (one
+    // received before, with units short, is done; those units now come loose).
+    for (let i = containers.length - 1; i >= 0; i--) {
+      const c = containers[i];
+      const all = contents[c] || [];
+      if (!all.length || cutRanges(all, pending).length) containers.splice(i, 1);
+    }
     // Loose = in transit and not inside an expected container.
     let loose = pending;
-    for (const r of inside) {
+    for (const r of containers.flatMap((k) => contents[k] || [])) {
       const units = [];
       for (let i = r.first; i <= r.last && units.length < 100000; i++) units.push({ batch: r.batch, index: i });
       loose = subtract(loose, units);
@@ -736,41 +741,23 @@
       const missingC = sh.containers.filter((c) => !gotC.some((g) => g.sscc === c));
       const shortRanges = subtract(sh.loose, gotU);
       for (const c of missingC) shortRanges.push(...(sh.contents[c] || []));
-      const whole = [];
+      const whole = gotC.map((c) => c.sscc);
       const loose = ranges(gotU);
       const damaged = [];
       for (const u of gotU) if (m.damaged[unitKey(u.batch, u.index)]) damaged.push({ batch: u.batch, first: u.index, last: u.index });
       for (const c of gotC) {
-        const all = sh.contents[c.sscc] || [];
-        const cases = (sh.cases && sh.cases[c.sscc]) || [];
-        const palletHurt = !!m.damaged['sscc:' + c.sscc];
-        if (!cases.some((k) => (m.short[k.sscc] || 0) > 0)) {
-          // Everything arrived: the container by its SSCC.
-          whole.push(c.sscc);
-          if (palletHurt) damaged.push(...all);
-          for (const k of cases) if (m.damaged['case:' + k.sscc]) damaged.push(...k.units);
-          continue;
-        }
-        // Something is missing inside: a receipt may not name the pallet, so its
-        // intact cases go by SSCC, what came of each short case loose, the rest short.
-        let onPallet = all;
-        for (const k of cases) {
-          onPallet = cutRanges(onPallet, k.units);
+        // The scanned pallet is received by its SSCC; what is counted missing from
+        // each of its cases is reported short, stays in transit and leaves the case.
+        const missing = [];
+        for (const k of (sh.cases && sh.cases[c.sscc]) || []) {
           const n = Math.min(m.short[k.sscc] || 0, count(k.units));
-          let got = k.units;
-          if (n === 0) {
-            whole.push(k.sscc);
-          } else {
-            const [g, miss] = splitLast(k.units, n);
-            got = g;
-            loose.push(...g);
-            shortRanges.push(...miss);
-          }
-          if (palletHurt || m.damaged['case:' + k.sscc]) damaged.push(...got);
+          if (n > 0) missing.push(...splitLast(k.units, n)[1]);
         }
-        // Units packed on the pallet itself, outside its cases.
-        loose.push(...onPallet);
-        if (palletHurt) damaged.push(...onPallet);
+        shortRanges.push(...missing);
+        if (m.damaged['sscc:' + c.sscc]) damaged.push(...cutRanges(sh.contents[c.sscc] || [], missing));
+        for (const k of (sh.cases && sh.cases[c.sscc]) || []) {
+          if (m.damaged['case:' + k.sscc]) damaged.push(...cutRanges(k.units, missing));
+        }
       }
       if (shortRanges.length) exceptions.push({ type: 'shortage', objects: mergeRanges(shortRanges) });
       if (damaged.length) exceptions.push({ type: 'damaged', objects: mergeRanges(damaged) });
@@ -792,12 +779,13 @@
   async function fillPrev(intent, ev) {
     const batches = new Set();
     (ev.objects || []).forEach((r) => batches.add(r.batch));
-    // Only containers the event names: a receipt leaves out a scanned pallet with
-    // a short case (naming its cases instead) and any container seen as an overage.
+    // Only containers the event names (not one scanned as an overage), and of a
+    // receipt only what it does not report short: `prev` names the batches it covers.
     const named = new Set(ev.containers || []);
-    for (const it of intent.items) if (it.kind === 'container' && named.has(it.sscc)) (it.units || []).forEach((r) => batches.add(r.batch));
-    const cases = (intent.shipment && intent.shipment.cases) || {};
-    for (const list of Object.values(cases)) for (const k of list) if (named.has(k.sscc)) k.units.forEach((r) => batches.add(r.batch));
+    let inside = [];
+    for (const it of intent.items) if (it.kind === 'container' && named.has(it.sscc)) inside.push(...(it.units || []));
+    for (const e of ev.exceptions || []) if (e.type === 'shortage') inside = cutRanges(inside, e.objects);
+    inside.forEach((r) => batches.add(r.batch));
     ev.prev = {};
     for (const b of batches) {
       const r = await api('/api/v1/batches/' + b);

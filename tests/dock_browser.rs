@@ -643,8 +643,8 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
          document.getElementById('log').textContent.split('receive stored').length === 4;",
     )
     .await;
-    // The signed receipt: the intact case and the damaged one by SSCC, what came
-    // of the short case loose, its last three units short, the third case damaged.
+    // The signed receipt: the pallet and the third case by SSCC, the short
+    // case's last three units short, the third case damaged.
     let u = unit(&http, &base, &batch, 900).await;
     let receipt = u["history"]
         .as_array()
@@ -653,12 +653,8 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
         .unwrap_or_default();
     assert_eq!(receipt["type"], "receiving", "{u}");
     assert_eq!(receipt["key"], key_id, "{receipt}");
-    assert_eq!(receipt["containers"], json!([case_x, case_z]), "{receipt}");
-    assert_eq!(
-        receipt["objects"],
-        json!([{"batch": batch, "first": 912, "last": 920}]),
-        "{receipt}"
-    );
+    assert_eq!(receipt["containers"], json!([pallet, case_z]), "{receipt}");
+    assert!(receipt.get("objects").is_none(), "{receipt}");
     assert_eq!(
         receipt["exceptions"],
         json!([
@@ -720,6 +716,69 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
         (s["expected_units"].as_u64(), s["in_transit_units"].as_u64()),
         (Some(36), Some(3)),
         "{s}"
+    );
+    // The missing units left their case; when they turn up they are expected loose.
+    let c: Value = http
+        .get(format!("{base}/api/v1/containers/{case_y}"))
+        .send()
+        .await
+        .expect("container")
+        .json()
+        .await
+        .expect("container JSON");
+    assert_eq!(
+        c["units"],
+        json!([{"batch": batch, "first": 912, "last": 920}]),
+        "{c}"
+    );
+    // The list reloads after a receipt; picked by value so a reload cannot race the click.
+    d.until(
+        "the pallet shipment, three units left",
+        &format!(
+            "const o = document.querySelector(\"#shipment option[value='{pallet_shipment}']\"); \
+             return !!o && o.textContent.includes('3 units');"
+        ),
+    )
+    .await;
+    d.js(
+        "const s = document.getElementById('shipment'); s.value = arguments[0]; \
+         s.dispatchEvent(new Event('change'));",
+        json!([pallet_shipment]),
+    )
+    .await;
+    d.until(
+        "only the three loose units expected",
+        &format!(
+            "return document.querySelectorAll('#list tbody tr').length === 1 && \
+             !document.querySelector(\"tr[data-sscc='{pallet}']\") && \
+             document.querySelector('#list tbody tr.short').textContent.includes('921–923');"
+        ),
+    )
+    .await;
+    for serial in [921, 922, 923] {
+        let code = format!("(01){gtin}(10){}(21){serial}", suyuan::app::demo::LOT);
+        d.type_into("#scan", &format!("{code}{ENTER}")).await;
+    }
+    d.until(
+        "the three units scanned",
+        "return document.querySelectorAll('#list tbody tr[data-unit]').length === 3;",
+    )
+    .await;
+    d.click("#submit").await;
+    d.until(
+        "the late receipt to be sent",
+        "return document.getElementById('outbox-count').dataset.count === '0' && \
+         document.getElementById('log').textContent.split('receive stored').length === 5;",
+    )
+    .await;
+    let u = unit(&http, &base, &batch, 922).await;
+    assert_eq!(
+        (
+            u["holding"]["holder"].as_str(),
+            u["holding"]["disposition"].as_str()
+        ),
+        (Some(B1), Some("active")),
+        "{u}"
     );
 
     // A unit of the recalled batch is blocked at the scan, with the recall's reason.

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use crate::client::keystore::Keystore;
 use crate::client::receipt::{ContainerContents, Packed, ShipmentView};
-use crate::domain::custody::batches_touched;
+use crate::domain::custody::batches_of;
 use crate::domain::statement::{
-    BatchId, EventStatement, EventType, StatementId, UnitRange, VERSION,
+    BatchId, EventStatement, EventType, ExceptionType, StatementId, UnitRange, VERSION,
 };
 use crate::domain::time::Timestamp;
 use crate::formats::gs1::Sscc;
@@ -229,18 +229,23 @@ impl Client {
         &self,
         event: &EventStatement,
     ) -> Result<Vec<BatchId>, ClientError> {
-        let mut batches = batches_touched(event);
+        let mut units = event.objects.clone();
         let mut containers: Vec<&Sscc> = event.containers.iter().collect();
         if event.event_type == EventType::Unpacking {
             containers.extend(&event.parent);
         }
         for sscc in containers {
-            let units = self.container_units(sscc).await?;
-            batches.extend(units.iter().map(|r| r.batch));
+            units.extend(self.container_units(sscc).await?);
         }
-        batches.sort();
-        batches.dedup();
-        Ok(batches)
+        // A receipt covers what is in its containers less what it reports short.
+        if event.event_type == EventType::Receiving {
+            for ex in &event.exceptions {
+                if ex.kind == ExceptionType::Shortage {
+                    units = ex.objects.iter().fold(units, receipt::subtract);
+                }
+            }
+        }
+        Ok(batches_of(&units))
     }
 
     /// Signs and submits an event, filling party, key, time and `prev`.

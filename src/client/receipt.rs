@@ -122,26 +122,38 @@ fn within(r: &UnitRange, set: &[UnitRange]) -> bool {
     set.iter().fold(vec![*r], subtract).is_empty()
 }
 
-/// Names `c` whole if every unit in it is among `received`, else looks at the
-/// containers inside it; the units of what is named leave `received`.
-fn take_whole(c: &Packed, received: &mut Vec<UnitRange>, whole: &mut Vec<Sscc>) {
-    if !c.units.is_empty() && c.units.iter().all(|r| within(r, received)) {
-        *received = c.units.iter().fold(std::mem::take(received), subtract);
-        whole.push(c.sscc.clone());
+/// Names `c` whole if every unit in it is still pending and some of them
+/// arrived, else looks at the containers inside it; the units of what is named
+/// leave `loose`. Units reported short inside a named container stay in
+/// transit, and the server takes them out of it.
+fn take_whole(
+    c: &Packed,
+    pending: &[UnitRange],
+    short: &[UnitRange],
+    loose: &mut Vec<UnitRange>,
+    whole: &mut Vec<Sscc>,
+) {
+    if !c.units.is_empty() && c.units.iter().all(|r| within(r, pending)) {
+        // Missing whole, it is not named: its units are all short.
+        if !c.units.iter().all(|r| within(r, short)) {
+            *loose = c.units.iter().fold(std::mem::take(loose), subtract);
+            whole.push(c.sscc.clone());
+        }
         return;
     }
+    // Partly received before (what was short left it then): its cases may still be whole.
     for child in &c.children {
-        take_whole(child, received, whole);
+        take_whole(child, pending, short, loose, whole);
     }
 }
 
 /// Builds the receipt of a shipment.
 ///
 /// `pending` are the units still in transit under it; `containers` the
-/// containers it named. A container is named whole only if all of its units
-/// are still pending and none is short (a receipt may not name as received a
-/// unit it reports short); otherwise the cases inside it that did arrive whole
-/// are named, and the rest of its units are received loose.
+/// containers it named. A container is named by SSCC when all of its units are
+/// still pending, even with some of them short (the receipt names the pallet
+/// and counts what was missing from it); otherwise the cases inside it that are
+/// still whole are named, and the rest of its units are received loose.
 pub fn plan(
     pending: &[UnitRange],
     containers: &[Packed],
@@ -184,7 +196,7 @@ pub fn plan(
     }
     let mut whole = Vec::new();
     for c in containers {
-        take_whole(c, &mut received, &mut whole);
+        take_whole(c, pending, short, &mut received, &mut whole);
     }
     received.sort();
     Ok(Receipt {
@@ -292,15 +304,18 @@ mod tests {
     }
 
     #[test]
-    fn containers_are_named_whole_unless_something_inside_is_short() {
+    fn containers_are_named_unless_missing_whole() {
         let cases = [case(1, r(0, 9)), case(2, r(10, 19))];
         let p = plan(&[r(0, 19), r(30, 31)], &cases, &[], &[r(12, 12)], &[]).unwrap();
         assert_eq!(p.containers, vec![sscc(1), sscc(2)]);
         assert_eq!(p.objects, vec![r(30, 31)]);
-        // A unit short in case 2: case 1 whole, the rest of case 2 loose.
+        // A unit short in case 2: both named, the short unit stays in transit.
         let p = plan(&[r(0, 19)], &cases, &[r(19, 19)], &[], &[]).unwrap();
+        assert_eq!(p.containers, vec![sscc(1), sscc(2)]);
+        assert!(p.objects.is_empty());
+        // Case 2 missing whole: not named.
+        let p = plan(&[r(0, 19)], &cases, &[r(10, 19)], &[], &[]).unwrap();
         assert_eq!(p.containers, vec![sscc(1)]);
-        assert_eq!(p.objects, vec![r(10, 18)]);
         // A case already received (nothing of it pending) is not named again.
         let p = plan(&[r(10, 19)], &cases, &[], &[], &[]).unwrap();
         assert_eq!(p.containers, vec![sscc(2)]);
@@ -308,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pallet_with_a_short_case_is_received_by_its_whole_cases() {
+    fn a_pallet_partly_received_before_is_received_by_its_whole_cases() {
         // Pallet 9: cases 1 and 2, and units 20..21 packed on the pallet itself.
         let pallet = Packed {
             sscc: sscc(9),
@@ -317,8 +332,18 @@ mod tests {
         };
         let p = plan(&[r(0, 21)], std::slice::from_ref(&pallet), &[], &[], &[]).unwrap();
         assert_eq!((p.containers, p.objects), (vec![sscc(9)], vec![]));
-        let p = plan(&[r(0, 21)], &[pallet], &[r(15, 15)], &[], &[]).unwrap();
-        assert_eq!(p.containers, vec![sscc(1)]);
-        assert_eq!(p.objects, vec![r(10, 14), r(16, 21)]);
+        let p = plan(
+            &[r(0, 21)],
+            std::slice::from_ref(&pallet),
+            &[r(15, 15)],
+            &[],
+            &[],
+        )
+        .unwrap();
+        assert_eq!((p.containers, p.objects), (vec![sscc(9)], vec![]));
+        // Units 20..21 came earlier: case 1 and case 2 are still whole.
+        let p = plan(&[r(0, 19)], &[pallet], &[], &[r(3, 3)], &[]).unwrap();
+        assert_eq!(p.containers, vec![sscc(1), sscc(2)]);
+        assert!(p.objects.is_empty());
     }
 }

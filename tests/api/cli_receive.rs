@@ -251,24 +251,55 @@ async fn cli_receive_a_pallet_shipped_by_sscc() {
     }
     assert!(app.store.in_shipment(&s).await.unwrap().is_empty());
 
-    // A unit short in the second case of the other pallet: the first case is
-    // received whole, the rest of the second loose, the missing unit stays in transit.
+    // A unit short in the second case of the other pallet: the receipt names
+    // the pallet and reports the unit short; it stays in transit and leaves its case.
     let s = ship_pallet(11).await;
     let r = receipt(&app, &desk.receive(s, &["--short", "95..95"]).await).await;
     assert_eq!(
         r["containers"],
-        serde_json::json!([sscc(3).to_string()]),
+        serde_json::json!([sscc(11).to_string()]),
         "{r}"
     );
-    assert_eq!(r["objects"][0]["first"], 72, "{r}");
-    assert_eq!(r["objects"][0]["last"], 94, "{r}");
+    assert!(r.get("objects").is_none(), "{r}");
     assert_eq!(r["exceptions"][0]["type"], "shortage", "{r}");
+    assert_eq!(r["exceptions"][0]["objects"][0]["first"], 95, "{r}");
     assert_eq!(
         state(&app, &batch, 95).await,
         ("acme-dairy".to_owned(), Disposition::InTransit)
     );
+    for i in [48, 94] {
+        assert_eq!(
+            state(&app, &batch, i).await,
+            ("north-wholesale".to_owned(), Disposition::Active)
+        );
+    }
+    let (_, case4) = app
+        .get(&format!("/api/v1/containers/{}", sscc(4)), None)
+        .await;
     assert_eq!(
-        state(&app, &batch, 48).await,
-        ("north-wholesale".to_owned(), Disposition::Active)
+        case4["units"],
+        serde_json::json!([{"batch": batch.hex(), "first": 72, "last": 94}]),
+        "{case4}"
     );
+    // The missing unit turns up: received loose, as it is in no case any more.
+    let r = receipt(&app, &desk.receive(s, &[]).await).await;
+    assert!(r.get("containers").is_none(), "{r}");
+    assert_eq!(
+        r["objects"],
+        serde_json::json!([{"batch": batch.hex(), "first": 95, "last": 95}]),
+        "{r}"
+    );
+    assert!(app.store.in_shipment(&s).await.unwrap().is_empty());
+
+    // The auditor replays every receipt and agrees with what was stored.
+    let (code, v) = app.get("/log/checkpoint", None).await;
+    assert_eq!(code, 200, "{v}");
+    let state_dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .args(["audit", "--quiet", "--database-url", &app.db_url, "--state"])
+        .arg(state_dir.path().join("audit-state.json"))
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
 }
