@@ -344,7 +344,10 @@
   const short = (id) => (id ? id.slice(0, 8) + '…' : '');
 
   // ---- Work in progress, saved to IndexedDB on every change so a reload loses nothing.
-  let work = { party: PARTY, mode: 'receive', items: [], shipment: null, to: '', asn: '', parent: null };
+  // marks: what the receiver reports of a shipment beyond the scans: `damaged` by
+  // scanned item key or 'case:' + SSCC, `short` counts by case SSCC inside a pallet.
+  const noMarks = () => ({ damaged: {}, short: {} });
+  let work = { party: PARTY, mode: 'receive', items: [], shipment: null, to: '', asn: '', parent: null, marks: noMarks() };
   let shipments = [];
   async function save() {
     await idbPut('state', work);
@@ -469,6 +472,54 @@
     }
     return out;
   }
+  // Ranges sorted and merged where they touch or overlap.
+  function mergeRanges(list) {
+    const sorted = list
+      .map((r) => Object.assign({}, r))
+      .sort((a, b) => (a.batch < b.batch ? -1 : a.batch > b.batch ? 1 : a.first - b.first));
+    const out = [];
+    for (const r of sorted) {
+      const last = out[out.length - 1];
+      if (last && last.batch === r.batch && r.first <= last.last + 1) last.last = Math.max(last.last, r.last);
+      else out.push(r);
+    }
+    return out;
+  }
+  // Ranges minus other ranges.
+  function cutRanges(list, cuts) {
+    let out = list.map((r) => Object.assign({}, r));
+    for (const c of cuts) {
+      const next = [];
+      for (const r of out) {
+        if (r.batch !== c.batch || c.last < r.first || c.first > r.last) {
+          next.push(r);
+          continue;
+        }
+        if (r.first < c.first) next.push({ batch: r.batch, first: r.first, last: c.first - 1 });
+        if (r.last > c.last) next.push({ batch: r.batch, first: c.last + 1, last: r.last });
+      }
+      out = next;
+    }
+    return out;
+  }
+  const count = (list) => list.reduce((n, r) => n + r.last - r.first + 1, 0);
+  // A case reported `n` short: its last `n` units (by index) are the ones recorded missing.
+  function splitLast(list, n) {
+    const got = [];
+    const miss = [];
+    const sorted = mergeRanges(list);
+    for (let i = sorted.length - 1; i >= 0; i--) {
+      const r = sorted[i];
+      const len = r.last - r.first + 1;
+      const take = Math.min(n, len);
+      n -= take;
+      if (take > 0) miss.unshift({ batch: r.batch, first: r.last - take + 1, last: r.last });
+      if (take < len) got.unshift({ batch: r.batch, first: r.first, last: r.last - take });
+    }
+    return [got, miss];
+  }
+  hook.splitLast = splitLast;
+
   async function loadShipments() {
     try {
       const r = await api('/dock/api/shipments');
@@ -498,31 +549,44 @@
       return;
     }
     const containers = (s.statement.containers || []).slice();
-    const inside = [];
     const contents = {};
+    // The cases on each pallet, so the receiver can say how many of a case are short.
+    const cases = {};
     for (const c of containers) {
+      cases[c] = [];
       try {
         const r = await api('/api/v1/containers/' + c);
         contents[c] = r.body.units || [];
-        inside.push(...contents[c]);
+        for (const k of r.body.children || []) {
+          const kr = await api('/api/v1/containers/' + k);
+          cases[c].push({ sscc: k, units: kr.body.units || [] });
+        }
       } catch (e) {
-        contents[c] = [];
+        contents[c] = contents[c] || [];
       }
     }
     const pending = s.in_transit.map((h) => ({ batch: h.batch, first: h.first, last: h.last }));
+    // A container is still expected while everything in it is in transit (one
+    // received before, with units short, is done; those units now come loose).
+    for (let i = containers.length - 1; i >= 0; i--) {
+      const c = containers[i];
+      const all = contents[c] || [];
+      if (!all.length || cutRanges(all, pending).length) containers.splice(i, 1);
+    }
     // Loose = in transit and not inside an expected container.
     let loose = pending;
-    for (const r of inside) {
+    for (const r of containers.flatMap((k) => contents[k] || [])) {
       const units = [];
       for (let i = r.first; i <= r.last && units.length < 100000; i++) units.push({ batch: r.batch, index: i });
       loose = subtract(loose, units);
     }
-    work.shipment = { id: s.id, from: s.from, asn: s.statement.asn || '', containers, contents, loose, pending };
+    work.shipment = { id: s.id, from: s.from, asn: s.statement.asn || '', containers, contents, cases, loose, pending };
+    work.marks = noMarks();
     await save();
     render();
   }
 
-  function row(cells, cls) {
+  function row(cells, cls, action) {
     const tr = document.createElement('tr');
     tr.className = cls;
     for (const c of cells) {
@@ -530,7 +594,36 @@
       td.textContent = c;
       tr.append(td);
     }
+    const td = document.createElement('td');
+    if (action) td.append(...action);
+    tr.append(td);
     return tr;
+  }
+  const marks = () => work.marks || (work.marks = noMarks());
+  // The "damaged" toggle of a scanned item or case, by its mark key.
+  function damageButton(key) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'damage';
+    b.dataset.mark = key;
+    const on = !!marks().damaged[key];
+    b.setAttribute('aria-pressed', on ? 'true' : 'false');
+    b.textContent = on ? 'Damaged ✓ 破损' : 'Damaged? 破损';
+    return b;
+  }
+  // How many of a case on a pallet did not arrive.
+  function shortInput(sscc, max) {
+    const i = document.createElement('input');
+    i.className = 'short-count';
+    i.dataset.case = sscc;
+    i.inputMode = 'numeric';
+    i.autocomplete = 'off';
+    i.setAttribute('aria-label', 'units short in case ' + sscc);
+    i.placeholder = 'short 短缺';
+    i.title = 'units short, 0–' + max;
+    const n = marks().short[sscc] || 0;
+    i.value = n ? String(n) : '';
+    return i;
   }
   function render() {
     $('work').dataset.mode = work.mode;
@@ -539,13 +632,28 @@
     const tb = document.querySelector('#list tbody');
     tb.innerHTML = '';
     const sh = currentShipment();
+    const m = marks();
     if (work.mode === 'receive' && sh) {
       for (const c of sh.containers) {
         const got = work.items.some((i) => i.kind === 'container' && i.sscc === c);
-        const n = (sh.contents[c] || []).reduce((a, r) => a + r.last - r.first + 1, 0);
-        const tr = row(['SSCC ' + c + ' (' + n + ' units)', '1', got ? '1' : '0', got ? 'ok' : 'short 短缺'], got ? 'ok' : 'short');
+        const n = count(sh.contents[c] || []);
+        const hurt = got && m.damaged['sscc:' + c];
+        const state = got ? (hurt ? 'damaged 破损' : 'ok') : 'short 短缺';
+        const tr = row(['SSCC ' + c + ' (' + n + ' units)', '1', got ? '1' : '0', state], got ? (hurt ? 'ok damaged' : 'ok') : 'short', got ? [damageButton('sscc:' + c)] : null);
         tr.dataset.sscc = c;
         tb.append(tr);
+        if (!got) continue;
+        // A scanned pallet: its cases, each with a short count and a damaged toggle.
+        for (const k of (sh.cases && sh.cases[c]) || []) {
+          const want = count(k.units);
+          const short = Math.min(m.short[k.sscc] || 0, want);
+          const bad = m.damaged['case:' + k.sscc];
+          const st = short ? 'short 短缺 ' + short : bad ? 'damaged 破损' : 'ok';
+          const cls = (short ? 'short' : 'ok') + (bad ? ' damaged' : '');
+          const kr = row(['↳ case ' + k.sscc, String(want), String(want - short), st], cls, [shortInput(k.sscc, want), damageButton('case:' + k.sscc)]);
+          kr.dataset.case = k.sscc;
+          tb.append(kr);
+        }
       }
       for (const r of sh.loose) {
         const got = work.items.filter((i) => i.kind === 'unit' && i.batch === r.batch && i.index >= r.first && i.index <= r.last).length;
@@ -555,12 +663,42 @@
       }
     }
     for (const it of work.items) {
-      if (work.mode === 'receive' && sh && it.status !== 'queued' && isExpected(it)) continue;
-      const what = it.kind === 'container' ? 'SSCC ' + it.sscc : it.batch !== undefined ? short(it.batch) + ' unit ' + it.index : it.code;
       const queued = it.status === 'queued';
+      if (work.mode === 'receive' && sh && !queued && isExpected(it)) {
+        // Each scanned unit of the shipment can be marked damaged (containers are above).
+        if (it.kind === 'unit') {
+          const key = unitKey(it.batch, it.index);
+          const bad = m.damaged[key];
+          const tr = row([short(it.batch) + ' unit ' + it.index, '', '1', bad ? 'damaged 破损' : 'scanned'], bad ? 'ok damaged' : 'ok', [damageButton(key)]);
+          tr.dataset.unit = String(it.index);
+          tb.append(tr);
+        }
+        continue;
+      }
+      const what = it.kind === 'container' ? 'SSCC ' + it.sscc : it.batch !== undefined ? short(it.batch) + ' unit ' + it.index : it.code;
       const over = work.mode === 'receive' && !queued;
       const tr = row([what, over ? '0' : '', '1', queued ? 'queued 待同步' : over ? 'overage 多到' : 'scanned'], queued ? 'queued' : over ? 'over' : 'ok');
       tb.append(tr);
+    }
+  }
+  async function toggleDamaged(key) {
+    const d = marks().damaged;
+    if (d[key]) delete d[key];
+    else d[key] = true;
+    await save();
+    render();
+  }
+  async function setShort(sscc, text) {
+    const n = parseInt(String(text).replace(/[^0-9]/g, ''), 10) || 0;
+    if (n) marks().short[sscc] = n;
+    else delete marks().short[sscc];
+    await save();
+    render();
+    // Typing goes on in the same box after the table is drawn again.
+    const box = document.querySelector('input.short-count[data-case="' + sscc + '"]');
+    if (box) {
+      box.focus();
+      box.setSelectionRange(box.value.length, box.value.length);
     }
   }
 
@@ -594,6 +732,7 @@
       if (intent.reason) ev.reason = intent.reason;
     } else {
       const sh = intent.shipment;
+      const m = intent.marks || noMarks();
       ev.type = 'receiving';
       ev.shipment = sh.id;
       const gotC = conts.filter((c) => sh.containers.includes(c.sscc));
@@ -602,15 +741,34 @@
       const missingC = sh.containers.filter((c) => !gotC.some((g) => g.sscc === c));
       const shortRanges = subtract(sh.loose, gotU);
       for (const c of missingC) shortRanges.push(...(sh.contents[c] || []));
-      if (shortRanges.length) exceptions.push({ type: 'shortage', objects: shortRanges });
+      const whole = gotC.map((c) => c.sscc);
+      const loose = ranges(gotU);
+      const damaged = [];
+      for (const u of gotU) if (m.damaged[unitKey(u.batch, u.index)]) damaged.push({ batch: u.batch, first: u.index, last: u.index });
+      for (const c of gotC) {
+        // The scanned pallet is received by its SSCC; what is counted missing from
+        // each of its cases is reported short, stays in transit and leaves the case.
+        const missing = [];
+        for (const k of (sh.cases && sh.cases[c.sscc]) || []) {
+          const n = Math.min(m.short[k.sscc] || 0, count(k.units));
+          if (n > 0) missing.push(...splitLast(k.units, n)[1]);
+        }
+        shortRanges.push(...missing);
+        if (m.damaged['sscc:' + c.sscc]) damaged.push(...cutRanges(sh.contents[c.sscc] || [], missing));
+        for (const k of (sh.cases && sh.cases[c.sscc]) || []) {
+          if (m.damaged['case:' + k.sscc]) damaged.push(...cutRanges(k.units, missing));
+        }
+      }
+      if (shortRanges.length) exceptions.push({ type: 'shortage', objects: mergeRanges(shortRanges) });
+      if (damaged.length) exceptions.push({ type: 'damaged', objects: mergeRanges(damaged) });
       for (const it of intent.items) {
         const exp = it.kind === 'container' ? sh.containers.includes(it.sscc) : inRanges(sh.loose, it.batch, it.index);
         if (!exp) exceptions.push({ type: 'overage', note: 'scanned ' + (it.sscc ? 'SSCC ' + it.sscc : it.code) });
       }
       if (exceptions.length) ev.exceptions = exceptions;
-      if (!gotC.length && !gotU.length) throw new Error('nothing of this shipment was scanned 未扫到此单货物');
-      if (gotU.length) ev.objects = ranges(gotU);
-      if (gotC.length) ev.containers = gotC.map((c) => c.sscc);
+      if (!whole.length && !loose.length) throw new Error('nothing of this shipment was scanned 未扫到此单货物');
+      if (loose.length) ev.objects = mergeRanges(loose);
+      if (whole.length) ev.containers = whole;
       return ev;
     }
     if (units.length) ev.objects = ranges(units);
@@ -621,7 +779,13 @@
   async function fillPrev(intent, ev) {
     const batches = new Set();
     (ev.objects || []).forEach((r) => batches.add(r.batch));
-    for (const it of intent.items) if (it.kind === 'container') (it.units || []).forEach((r) => batches.add(r.batch));
+    // Only containers the event names (not one scanned as an overage), and of a
+    // receipt only what it does not report short: `prev` names the batches it covers.
+    const named = new Set(ev.containers || []);
+    let inside = [];
+    for (const it of intent.items) if (it.kind === 'container' && named.has(it.sscc)) inside.push(...(it.units || []));
+    for (const e of ev.exceptions || []) if (e.type === 'shortage') inside = cutRanges(inside, e.objects);
+    inside.forEach((r) => batches.add(r.batch));
     ev.prev = {};
     for (const b of batches) {
       const r = await api('/api/v1/batches/' + b);
@@ -758,6 +922,7 @@
       to: work.to,
       asn: work.asn,
       parent: work.parent,
+      marks: work.marks,
     };
     // Built once now so mistakes show at once; built again at delivery with resolved scans.
     if (!intent.items.some((i) => i.status === 'queued')) {
@@ -772,6 +937,7 @@
     await idbPut('outbox', { intent, signed: null });
     work.items = [];
     work.parent = null;
+    work.marks = noMarks();
     if (work.mode === 'receive') {
       // What is left of it (shortages) comes back with the reloaded list.
       work.shipment = null;
@@ -863,6 +1029,7 @@
     work.mode = mode;
     work.items = [];
     work.parent = null;
+    work.marks = noMarks();
     await save();
     render();
     if (mode === 'sell' || mode === 'return') loadFeedback();
@@ -1028,6 +1195,14 @@
     });
     $('asn').value = work.asn || '';
     $('submit').addEventListener('click', submit);
+    $('list').addEventListener('click', (e) => {
+      const b = e.target.closest('button[data-mark]');
+      if (b) toggleDamaged(b.dataset.mark);
+    });
+    $('list').addEventListener('input', (e) => {
+      const i = e.target.closest('input.short-count');
+      if (i) setShort(i.dataset.case, i.value);
+    });
     $('new-key').addEventListener('click', newStationKey);
     $('clear').addEventListener('click', () => setMode(work.mode));
     window.addEventListener('online', async () => {

@@ -7,7 +7,10 @@
 //! network "drops" (a switch in the page's fetch wrapper), three of four units
 //! are scanned and submitted, the network comes back, the queued event syncs, each
 //! unit has exactly one receiving event, the unscanned fourth is a shortage both
-//! parties see, and a resend is answered as a duplicate. Then pack and ship
+//! parties see, and a resend is answered as a duplicate. A pallet of two cases
+//! and a third case arrive in one shipment: the third case is marked damaged and
+//! three units of one case on the pallet short, and the signed receipt's
+//! `damaged` and `shortage` ranges show in the holdings. Then pack and ship
 //! modes, and a 409: an event signed before the factory moved the batch's head
 //! is re-signed once on sync and goes through. Also checks that the page's JS
 //! JCS reproduces the signing vectors' messages. A second test covers sign-in,
@@ -247,6 +250,40 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
         "ASN-DOCK-2",
     ]);
     let loose_shipment = cli(&a, "")["id"].as_str().expect("shipment id").to_owned();
+    // A pallet of two cases of twelve (900..911, 912..923) and a third case
+    // (924..935) beside it, in one shipment.
+    let sscc_of = |n: u32| {
+        let body = format!("069012345600000{n:02}");
+        format!("{body}{}", suyuan::formats::gs1::check_digit(&body))
+    };
+    let (case_x, case_y, pallet, case_z) = (sscc_of(50), sscc_of(51), sscc_of(52), sscc_of(53));
+    for (case, range) in [
+        (&case_x, "900..911"),
+        (&case_y, "912..923"),
+        (&case_z, "924..935"),
+    ] {
+        let mut a: Vec<&str> = vec!["pack"];
+        a.extend(signer);
+        a.extend(["--batch", &batch, "--range", range, "--into", case]);
+        cli(&a, "");
+    }
+    let mut a: Vec<&str> = vec!["pack"];
+    a.extend(signer);
+    a.extend(["--sscc", &case_x, "--sscc", &case_y, "--into", &pallet]);
+    cli(&a, "");
+    let mut a: Vec<&str> = vec!["ship"];
+    a.extend(signer);
+    a.extend([
+        "--sscc",
+        &pallet,
+        "--sscc",
+        &case_z,
+        "--to",
+        B1,
+        "--asn",
+        "ASN-DOCK-3",
+    ]);
+    let pallet_shipment = cli(&a, "")["id"].as_str().expect("shipment id").to_owned();
 
     // The browser.
     let (_driver, d) = browser(tmp.path(), &chromium, &chromedriver).await;
@@ -549,6 +586,200 @@ async fn dock_receives_a_case_by_wedge_scan_and_syncs_offline_scans_once() {
         )
         .await;
     assert_eq!(no_csrf, 403);
+
+    // The pallet and the third case arrive: the third case is crushed, and
+    // three units of the pallet's second case are missing.
+    d.until(
+        "the pallet shipment in the list",
+        &format!(
+            "return !!document.querySelector(\"#shipment option[value='{pallet_shipment}']\");"
+        ),
+    )
+    .await;
+    d.click(&format!("#shipment option[value='{pallet_shipment}']"))
+        .await;
+    d.until(
+        "the expected pallet and case rows",
+        &format!(
+            "return !!document.querySelector(\"tr.short[data-sscc='{pallet}']\") && \
+             !!document.querySelector(\"tr.short[data-sscc='{case_z}']\");"
+        ),
+    )
+    .await;
+    d.type_into("#scan", &format!("]C100{pallet}{ENTER}")).await;
+    d.until(
+        "the pallet's two cases, each with a short count",
+        "return document.querySelectorAll('#list tbody tr[data-case] input.short-count').length === 2;",
+    )
+    .await;
+    d.type_into("#scan", &format!("(00){case_z}{ENTER}")).await;
+    d.until(
+        "the third case to turn ok",
+        &format!("return !!document.querySelector(\"tr.ok[data-sscc='{case_z}']\");"),
+    )
+    .await;
+    d.click(&format!("button[data-mark='sscc:{case_z}']")).await;
+    d.until(
+        "the third case marked damaged",
+        &format!(
+            "return !!document.querySelector(\"tr.damaged[data-sscc='{case_z}'] button[aria-pressed=true]\");"
+        ),
+    )
+    .await;
+    d.type_into(&format!("input.short-count[data-case='{case_y}']"), "3")
+        .await;
+    d.until(
+        "the second case three short",
+        &format!(
+            "const r = document.querySelector(\"tr.short[data-case='{case_y}']\"); \
+             return !!r && r.cells[2].textContent === '9';"
+        ),
+    )
+    .await;
+    d.click("#submit").await;
+    d.until(
+        "the pallet receipt to be sent",
+        "return document.getElementById('outbox-count').dataset.count === '0' && \
+         document.getElementById('log').textContent.split('receive stored').length === 4;",
+    )
+    .await;
+    // The signed receipt: the pallet and the third case by SSCC, the short
+    // case's last three units short, the third case damaged.
+    let u = unit(&http, &base, &batch, 900).await;
+    let receipt = u["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(receipt["type"], "receiving", "{u}");
+    assert_eq!(receipt["key"], key_id, "{receipt}");
+    assert_eq!(receipt["containers"], json!([pallet, case_z]), "{receipt}");
+    assert!(receipt.get("objects").is_none(), "{receipt}");
+    assert_eq!(
+        receipt["exceptions"],
+        json!([
+            {"type": "shortage", "objects": [{"batch": batch, "first": 921, "last": 923}]},
+            {"type": "damaged", "objects": [{"batch": batch, "first": 924, "last": 935}]},
+        ]),
+        "{receipt}"
+    );
+    // Holdings through the API: received and active, short still in transit, damaged set aside.
+    let held: Value = http
+        .get(format!("{base}/api/v1/holdings?party={B1}"))
+        .bearer_auth(&b1_token)
+        .send()
+        .await
+        .expect("holdings")
+        .json()
+        .await
+        .expect("holdings JSON");
+    let holding = |i: u64| -> Value {
+        held["holdings"]
+            .as_array()
+            .expect("holdings")
+            .iter()
+            .find(|h| {
+                h["batch"] == batch.as_str()
+                    && h["first"].as_u64() <= Some(i)
+                    && h["last"].as_u64() >= Some(i)
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no holding of unit {i}: {held}"))
+    };
+    for (i, holder, disposition) in [
+        (900, B1, "active"),
+        (911, B1, "active"),
+        (912, B1, "active"),
+        (920, B1, "active"),
+        (921, FACTORY, "in_transit"),
+        (923, FACTORY, "in_transit"),
+        (924, B1, "sellable_not_accessible"),
+        (935, B1, "sellable_not_accessible"),
+    ] {
+        let h = holding(i);
+        assert_eq!(
+            (h["holder"].as_str(), h["disposition"].as_str()),
+            (Some(holder), Some(disposition)),
+            "unit {i}: {h}"
+        );
+    }
+    let s: Value = http
+        .get(format!("{base}/api/v1/shipments/{pallet_shipment}"))
+        .bearer_auth(&b1_token)
+        .send()
+        .await
+        .expect("shipment")
+        .json()
+        .await
+        .expect("shipment JSON");
+    assert_eq!(
+        (s["expected_units"].as_u64(), s["in_transit_units"].as_u64()),
+        (Some(36), Some(3)),
+        "{s}"
+    );
+    // The missing units left their case; when they turn up they are expected loose.
+    let c: Value = http
+        .get(format!("{base}/api/v1/containers/{case_y}"))
+        .send()
+        .await
+        .expect("container")
+        .json()
+        .await
+        .expect("container JSON");
+    assert_eq!(
+        c["units"],
+        json!([{"batch": batch, "first": 912, "last": 920}]),
+        "{c}"
+    );
+    // The list reloads after a receipt; picked by value so a reload cannot race the click.
+    d.until(
+        "the pallet shipment, three units left",
+        &format!(
+            "const o = document.querySelector(\"#shipment option[value='{pallet_shipment}']\"); \
+             return !!o && o.textContent.includes('3 units');"
+        ),
+    )
+    .await;
+    d.js(
+        "const s = document.getElementById('shipment'); s.value = arguments[0]; \
+         s.dispatchEvent(new Event('change'));",
+        json!([pallet_shipment]),
+    )
+    .await;
+    d.until(
+        "only the three loose units expected",
+        &format!(
+            "return document.querySelectorAll('#list tbody tr').length === 1 && \
+             !document.querySelector(\"tr[data-sscc='{pallet}']\") && \
+             document.querySelector('#list tbody tr.short').textContent.includes('921–923');"
+        ),
+    )
+    .await;
+    for serial in [921, 922, 923] {
+        let code = format!("(01){gtin}(10){}(21){serial}", suyuan::app::demo::LOT);
+        d.type_into("#scan", &format!("{code}{ENTER}")).await;
+    }
+    d.until(
+        "the three units scanned",
+        "return document.querySelectorAll('#list tbody tr[data-unit]').length === 3;",
+    )
+    .await;
+    d.click("#submit").await;
+    d.until(
+        "the late receipt to be sent",
+        "return document.getElementById('outbox-count').dataset.count === '0' && \
+         document.getElementById('log').textContent.split('receive stored').length === 5;",
+    )
+    .await;
+    let u = unit(&http, &base, &batch, 922).await;
+    assert_eq!(
+        (
+            u["holding"]["holder"].as_str(),
+            u["holding"]["disposition"].as_str()
+        ),
+        (Some(B1), Some("active")),
+        "{u}"
+    );
 
     // A unit of the recalled batch is blocked at the scan, with the recall's reason.
     d.click(".mode[data-mode=ship]").await;

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 
 use super::{parse_range, ServerArgs, SignerArgs};
 use suyuan::client::keystore::Keystore;
-use suyuan::client::{draft_event, Client};
+use suyuan::client::{draft_event, receipt, Client};
 use suyuan::domain::party::{Role, Slug};
 use suyuan::domain::statement::{
-    BatchId, BatchStatement, EventType, Exception, ExceptionType, KeyAction, KeyStatement,
-    Resolution, UnitRange, VERSION,
+    BatchId, BatchStatement, EventType, KeyAction, KeyStatement, Resolution, UnitRange, VERSION,
 };
 use suyuan::domain::time::Timestamp;
 use suyuan::formats::gs1::{self, Sscc};
@@ -413,30 +412,6 @@ fn parse_batch_range(text: &str, default_batch: Option<BatchId>) -> Result<UnitR
     Ok(UnitRange { batch, first, last })
 }
 
-/// Subtracts `cut` from `ranges`.
-fn subtract(ranges: Vec<UnitRange>, cut: &UnitRange) -> Vec<UnitRange> {
-    let mut out = Vec::new();
-    for r in ranges {
-        if r.batch != cut.batch || cut.last < r.first || cut.first > r.last {
-            out.push(r);
-            continue;
-        }
-        if r.first < cut.first {
-            out.push(UnitRange {
-                last: cut.first - 1,
-                ..r
-            });
-        }
-        if r.last > cut.last {
-            out.push(UnitRange {
-                first: cut.last + 1,
-                ..r
-            });
-        }
-    }
-    out
-}
-
 /// `suyuan receive`
 pub async fn receive(a: ReceiveArgs) -> Result<()> {
     let ks = load(&a.signer.keystore)?;
@@ -444,55 +419,41 @@ pub async fn receive(a: ReceiveArgs) -> Result<()> {
     let shipment = BatchId::parse(&a.shipment)
         .map_err(anyhow::Error::msg)
         .context("--shipment")?;
-    let view = c.get(&format!("/api/v1/shipments/{shipment}")).await?;
-    let pending: Vec<UnitRange> = view["in_transit"]
-        .as_array()
-        .map(|hs| {
-            hs.iter()
-                .filter_map(|h| serde_json::from_value(h.clone()).ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    let view = c.shipment(&shipment).await?;
+    if view.statement.event_type != EventType::Shipping {
+        bail!(
+            "{shipment} is a {} event, not a shipment (accept a return with `suyuan return --accept`)",
+            view.statement.event_type.as_str()
+        );
+    }
+    let pending: Vec<UnitRange> = view.in_transit.iter().map(|h| h.range).collect();
     if pending.is_empty() {
         bail!("nothing of shipment {shipment} is still in transit");
     }
     let single = {
-        let mut b: Vec<BatchId> = pending.iter().map(|r| r.batch).collect();
-        b.dedup();
+        let b = suyuan::domain::custody::batches_of(&pending);
         (b.len() == 1).then(|| b[0])
     };
-    let mut received = pending;
-    let mut exceptions = Vec::new();
-    for s in &a.short {
-        let r = parse_batch_range(s, single).with_context(|| format!("--short {s}"))?;
-        received = subtract(received, &r);
-        exceptions.push(Exception {
-            kind: ExceptionType::Shortage,
-            objects: vec![r],
-            note: None,
-        });
+    let ranges = |flag: &str, list: &[String]| -> Result<Vec<UnitRange>> {
+        list.iter()
+            .map(|s| parse_batch_range(s, single).with_context(|| format!("--{flag} {s}")))
+            .collect()
+    };
+    let short = ranges("short", &a.short)?;
+    let damaged = ranges("damaged", &a.damaged)?;
+    let mut containers = Vec::new();
+    for sscc in &view.statement.containers {
+        let packed = c
+            .packed(sscc)
+            .await
+            .with_context(|| format!("container {sscc} of the shipment"))?;
+        containers.push(packed);
     }
-    for s in &a.damaged {
-        let r = parse_batch_range(s, single).with_context(|| format!("--damaged {s}"))?;
-        exceptions.push(Exception {
-            kind: ExceptionType::Damaged,
-            objects: vec![r],
-            note: None,
-        });
-    }
-    for note in &a.over {
-        exceptions.push(Exception {
-            kind: ExceptionType::Overage,
-            objects: vec![],
-            note: Some(note.clone()),
-        });
-    }
-    if received.is_empty() {
-        bail!("every unit is marked short; nothing to receive");
-    }
-    let mut ev = draft_event(&ks, EventType::Receiving, received);
+    let r = receipt::plan(&pending, &containers, &short, &damaged, &a.over)?;
+    let mut ev = draft_event(&ks, EventType::Receiving, r.objects);
+    ev.containers = r.containers;
     ev.shipment = Some(shipment);
-    ev.exceptions = exceptions;
+    ev.exceptions = r.exceptions;
     ev.place = a.place;
     print(&c.submit_event(&ks, ev).await?);
     Ok(())
@@ -688,42 +649,4 @@ pub async fn trace(a: TraceArgs) -> Result<()> {
     view["batch_record"] = batch["statement"].clone();
     print(&view);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subtract_cuts_holes() {
-        let b = BatchId([1; 32]);
-        let r = vec![UnitRange {
-            batch: b,
-            first: 0,
-            last: 99,
-        }];
-        let out = subtract(
-            r,
-            &UnitRange {
-                batch: b,
-                first: 10,
-                last: 19,
-            },
-        );
-        assert_eq!(
-            out,
-            vec![
-                UnitRange {
-                    batch: b,
-                    first: 0,
-                    last: 9
-                },
-                UnitRange {
-                    batch: b,
-                    first: 20,
-                    last: 99
-                }
-            ]
-        );
-    }
 }

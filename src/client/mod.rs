@@ -1,14 +1,16 @@
 //! HTTP client for the CLI: signs locally with a keystore and posts to a server.
 
 pub mod keystore;
+pub mod receipt;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 use crate::client::keystore::Keystore;
-use crate::domain::custody::batches_touched;
+use crate::client::receipt::{ContainerContents, Packed, ShipmentView};
+use crate::domain::custody::batches_of;
 use crate::domain::statement::{
-    BatchId, EventStatement, EventType, StatementId, UnitRange, VERSION,
+    BatchId, EventStatement, EventType, ExceptionType, StatementId, UnitRange, VERSION,
 };
 use crate::domain::time::Timestamp;
 use crate::formats::gs1::Sscc;
@@ -169,25 +171,81 @@ impl Client {
         }
     }
 
+    /// A packed case or pallet: every unit inside it and the containers directly inside.
+    pub async fn container(&self, sscc: &Sscc) -> Result<ContainerContents, ClientError> {
+        let v = self.get(&format!("/api/v1/containers/{sscc}")).await?;
+        decode(v, &format!("container {sscc}"))
+    }
+
+    /// Every unit inside a packed case or pallet, at any depth.
+    pub async fn container_units(&self, sscc: &Sscc) -> Result<Vec<UnitRange>, ClientError> {
+        Ok(self.container(sscc).await?.units)
+    }
+
+    /// A container with the containers inside it, to any depth (one request per container).
+    pub async fn packed(&self, sscc: &Sscc) -> Result<Packed, ClientError> {
+        // Read breadth-first, then assemble bottom-up: no async recursion.
+        let looped = || ClientError::Api {
+            status: 200,
+            code: "bad_response".into(),
+            message: format!("container {sscc} is packed in a loop"),
+            body: Value::Null,
+        };
+        let mut read: Vec<ContainerContents> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut queue = vec![sscc.clone()];
+        while let Some(s) = queue.pop() {
+            if !seen.insert(s.clone()) {
+                return Err(looped());
+            }
+            let c = self.container(&s).await?;
+            queue.extend(c.children.iter().cloned());
+            read.push(c);
+        }
+        let mut done: std::collections::HashMap<Sscc, Packed> = std::collections::HashMap::new();
+        // Every child is read after its parent, so the reverse order builds children first.
+        for c in read.into_iter().rev() {
+            let children = c.children.iter().filter_map(|k| done.remove(k)).collect();
+            done.insert(
+                c.sscc.clone(),
+                Packed {
+                    sscc: c.sscc,
+                    units: c.units,
+                    children,
+                },
+            );
+        }
+        done.remove(sscc).ok_or_else(looped)
+    }
+
+    /// A shipment, its units still in transit and its receipts so far.
+    pub async fn shipment(&self, id: &StatementId) -> Result<ShipmentView, ClientError> {
+        let v = self.get(&format!("/api/v1/shipments/{id}")).await?;
+        decode(v, &format!("shipment {id}"))
+    }
+
     /// Batches whose units an event covers, looking up the contents of the containers it names.
     pub async fn batches_covered(
         &self,
         event: &EventStatement,
     ) -> Result<Vec<BatchId>, ClientError> {
-        let mut batches = batches_touched(event);
+        let mut units = event.objects.clone();
         let mut containers: Vec<&Sscc> = event.containers.iter().collect();
         if event.event_type == EventType::Unpacking {
             containers.extend(&event.parent);
         }
         for sscc in containers {
-            let v = self.get(&format!("/api/v1/containers/{sscc}")).await?;
-            let units: Vec<UnitRange> =
-                serde_json::from_value(v["units"].clone()).unwrap_or_default();
-            batches.extend(units.iter().map(|r| r.batch));
+            units.extend(self.container_units(sscc).await?);
         }
-        batches.sort();
-        batches.dedup();
-        Ok(batches)
+        // A receipt covers what is in its containers less what it reports short.
+        if event.event_type == EventType::Receiving {
+            for ex in &event.exceptions {
+                if ex.kind == ExceptionType::Shortage {
+                    units = ex.objects.iter().fold(units, receipt::subtract);
+                }
+            }
+        }
+        Ok(batches_of(&units))
     }
 
     /// Signs and submits an event, filling party, key, time and `prev`.
@@ -230,6 +288,16 @@ impl Client {
             body: Value::Null,
         }))
     }
+}
+
+/// Reads an answer into a typed value; an answer of another shape is an error, not an empty list.
+fn decode<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, ClientError> {
+    serde_json::from_value(v.clone()).map_err(|e| ClientError::Api {
+        status: 200,
+        code: "bad_response".into(),
+        message: format!("the server's answer for {what} has an unexpected shape: {e}"),
+        body: v,
+    })
 }
 
 /// A new event of a type over some units, signed by `ks` (prev left empty).

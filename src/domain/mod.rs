@@ -3,6 +3,7 @@
 pub mod aggregation;
 pub mod batch;
 pub mod custody;
+pub mod exceptions;
 pub mod feedback;
 pub mod keys;
 pub mod party;

@@ -17,7 +17,7 @@ use crate::app::ledger::Receipt;
 use crate::domain::batch::unit_index;
 use crate::domain::keys::KeyRecord;
 use crate::domain::party::{self, PartyKind, Role, Slug};
-use crate::domain::statement::{BatchId, BatchStatement, EventStatement};
+use crate::domain::statement::{BatchId, BatchStatement};
 use crate::formats::gs1;
 use crate::formats::sign::{self, Kind};
 use crate::store::{Party, StoredStatement};
@@ -360,15 +360,15 @@ async fn shipment_view(s: &AppState, st: &StoredStatement) -> Result<Value, ApiE
     let id = parse_batch_id(&st.id)?;
     let pending = s.ledger.store.in_shipment(&id).await?;
     let statement = statement_json(st)?;
-    let expected: u64 = serde_json::from_value::<EventStatement>({
-        let mut v = statement.clone();
-        if let Some(o) = v.as_object_mut() {
-            o.remove("sig");
-        }
-        v
-    })
-    .map(|e| e.objects.iter().map(|r| r.len()).sum())
-    .unwrap_or(0);
+    // What the store recorded at ship time: loose units and the contents of every container named.
+    let expected: u64 = s
+        .ledger
+        .store
+        .event_units(&id)
+        .await?
+        .iter()
+        .map(|r| r.len())
+        .sum();
     let in_transit: u64 = pending.iter().map(|h| h.range.len()).sum();
     // The discrepancy report: every receipt against this shipment and its exceptions.
     let mut receipts = Vec::new();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::domain::custody::{CustodyError, Holding};
 use crate::domain::keys::KeyRecord;
 use crate::domain::party::{PartyKind, Slug};
-use crate::domain::statement::{BatchId, BatchStatement, EventStatement, StatementId};
+use crate::domain::statement::{BatchId, BatchStatement, EventStatement, StatementId, UnitRange};
 use crate::domain::time::Timestamp;
 use crate::formats::sign::Kind;
 
@@ -237,6 +237,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn all_heads(&self) -> Result<BTreeMap<BatchId, StatementId>, StoreError>;
     /// Units still in transit under a shipping or returning event.
     async fn in_shipment(&self, shipment: &StatementId) -> Result<Vec<Holding>, StoreError>;
+    /// Every unit an event covered (containers expanded), as recorded when it was appended.
+    async fn event_units(&self, event: &StatementId) -> Result<Vec<UnitRange>, StoreError>;
     /// Shipping and returning events addressed to a party, newest first.
     async fn shipments_to(&self, party: &Slug) -> Result<Vec<StoredStatement>, StoreError>;
     /// Receiving and accepting_return events that name a shipment, oldest first.
@@ -504,6 +506,19 @@ pub(crate) fn tree_from_rows(
 /// Parses a stored id column.
 pub(crate) fn parse_id(text: &str) -> Result<BatchId, StoreError> {
     BatchId::parse(text).map_err(StoreError::Corrupt)
+}
+
+/// Unit ranges from `(batch, first, last)` rows.
+pub(crate) fn units_from_rows(rows: Vec<(String, i64, i64)>) -> Result<Vec<UnitRange>, StoreError> {
+    rows.into_iter()
+        .map(|(batch, first, last)| {
+            Ok(UnitRange {
+                batch: parse_id(&batch)?,
+                first: first as u64,
+                last: last as u64,
+            })
+        })
+        .collect()
 }
 
 /// What the custody engine reads of an event named as a shipment, from its `events` row.

@@ -490,3 +490,65 @@ async fn container_contents_follow_partial_shipments_sales_and_short_receipts() 
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
 }
+
+/// A shipment that names containers expects every unit inside them, as the
+/// store recorded it at ship time: unpacking the pallet afterwards changes nothing.
+#[tokio::test]
+async fn shipment_by_sscc_expects_the_units_inside() {
+    let app = spawn_app().await;
+    let factory = app.party("acme-dairy", "factory").await;
+    let b1 = app.party("north-wholesale", "b1").await;
+    let a = mint(&factory, "LA", 100).await;
+    for (case, first) in [(1, 0), (2, 24)] {
+        simple(
+            &factory,
+            EventType::Packing,
+            vec![range(a, first, first + 23)],
+            |e| e.parent = Some(sscc(case)),
+        )
+        .await
+        .unwrap();
+    }
+    simple(&factory, EventType::Packing, vec![], |e| {
+        e.parent = Some(sscc(9));
+        e.containers = vec![sscc(1), sscc(2)];
+    })
+    .await
+    .unwrap();
+    // The pallet (48 units) and three loose units in one shipment.
+    let mut ev =
+        suyuan::client::draft_event(&factory.ks, EventType::Shipping, vec![range(a, 60, 62)]);
+    ev.containers = vec![sscc(9)];
+    ev.to = Some(b1.ks.party.clone());
+    let v = factory.client.submit_event(&factory.ks, ev).await.unwrap();
+    let shipment = v["id"].as_str().unwrap().to_owned();
+    let (code, v) = app
+        .get(&format!("/api/v1/shipments/{shipment}"), Some(&b1.token))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["expected_units"], 51, "{v}");
+    assert_eq!(v["in_transit_units"], 51, "{v}");
+    let (_, list) = app
+        .get("/api/v1/shipments?party=north-wholesale", Some(&b1.token))
+        .await;
+    assert_eq!(list["shipments"][0]["expected_units"], 51, "{list}");
+
+    // Received by the pallet and the loose units, then unpacked: still 51 expected.
+    let mut ev = suyuan::client::draft_event(&b1.ks, EventType::Receiving, vec![range(a, 60, 62)]);
+    ev.containers = vec![sscc(9)];
+    ev.shipment = Some(suyuan::domain::statement::BatchId::parse(&shipment).unwrap());
+    b1.client.submit_event(&b1.ks, ev).await.unwrap();
+    simple(&b1, EventType::Unpacking, vec![], |e| {
+        e.parent = Some(sscc(9))
+    })
+    .await
+    .unwrap();
+    let (_, v) = app
+        .get(
+            &format!("/api/v1/shipments/{shipment}"),
+            Some(&factory.token),
+        )
+        .await;
+    assert_eq!(v["expected_units"], 51, "{v}");
+    assert_eq!(v["in_transit_units"], 0, "{v}");
+}

@@ -8,6 +8,7 @@ mod append_only;
 mod audit;
 mod auth;
 mod bad_input;
+mod cli_receive;
 mod custody;
 mod epcis;
 mod log;

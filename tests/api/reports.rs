@@ -578,3 +578,96 @@ async fn inspections_carry_result_method_and_certificate_hash() {
     assert_eq!(ins["suyuan:method"], "GB 4789.4-2016 沙门氏菌检验");
     assert_eq!(ins["suyuan:result"], "conditional: retest lot in 30 days");
 }
+
+/// Open exceptions of a batch report, as `(type, units, open_units)`.
+async fn open_exceptions(app: &TestApp, batch: BatchId, token: &str) -> Vec<(String, u64, u64)> {
+    let (st, r) = app
+        .get(&format!("/api/v1/reports?batch={batch}"), Some(token))
+        .await;
+    assert_eq!(st, 200, "{r}");
+    r["open_exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["exceptions"].as_array().unwrap().clone())
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                n(&e["units"]),
+                n(&e["open_units"]),
+            )
+        })
+        .collect()
+}
+
+/// A recall and an inspection cover units but resolve nothing: twelve short
+/// and two damaged units stay open through both, until the short ones arrive
+/// and a damaged one is destroyed.
+#[tokio::test]
+async fn recalls_and_inspections_leave_receiving_exceptions_open() {
+    let app = spawn_app().await;
+    let factory = app.party("acme-dairy", "factory").await;
+    let b1 = app.party("north-wholesale", "b1").await;
+    let qa = app.party("county-qa", "inspector").await;
+    let batch = mint(&factory, "X1", 100).await;
+    let s = ship(&factory, &b1, vec![range(batch, 0, 59)])
+        .await
+        .unwrap();
+    simple(&b1, EventType::Receiving, vec![range(batch, 0, 47)], |e| {
+        e.shipment = Some(s);
+        e.exceptions = vec![
+            Exception {
+                kind: ExceptionType::Shortage,
+                objects: vec![range(batch, 48, 59)],
+                note: None,
+            },
+            Exception {
+                kind: ExceptionType::Damaged,
+                objects: vec![range(batch, 0, 1)],
+                note: Some("crushed".into()),
+            },
+        ];
+    })
+    .await
+    .unwrap();
+    let both = vec![
+        ("shortage".to_owned(), 12, 12),
+        ("damaged".to_owned(), 2, 2),
+    ];
+    assert_eq!(open_exceptions(&app, batch, &qa.token).await, both);
+
+    recall(
+        &factory,
+        vec![range(batch, 0, 99)],
+        "whey supplier lot",
+        "return to the seller",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        open_exceptions(&app, batch, &qa.token).await,
+        both,
+        "a recall resolves nothing"
+    );
+    simple(&qa, EventType::Inspecting, vec![range(batch, 0, 99)], |e| {
+        e.result = Some("fail".into());
+        e.method = Some("GB 4789.4-2016".into());
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        open_exceptions(&app, batch, &qa.token).await,
+        both,
+        "an inspection resolves nothing"
+    );
+
+    // What does resolve them: the missing units arrive, a damaged one is destroyed.
+    receive(&b1, s, vec![range(batch, 48, 59)]).await.unwrap();
+    simple(&b1, EventType::Destroying, vec![range(batch, 0, 0)], |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        open_exceptions(&app, batch, &qa.token).await,
+        vec![("damaged".to_owned(), 2, 1)]
+    );
+}

@@ -1,15 +1,14 @@
 //! Shipments with unresolved receiving exceptions.
 //!
-//! An exception that names units stays open for those units until a later
-//! signed event covers them: the rest of a shortage received, damaged stock
-//! sent back, destroyed or sold. One that names no units (an overage or wrong
-//! item seen but not identified) stays open until a later event receives
-//! against the same shipment again.
+//! Which later events resolve which exception is the domain's rule
+//! (`domain::exceptions`); this module applies it to each batch's chain and
+//! merges the result by receipt.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 use super::BatchInput;
+use crate::domain::exceptions::{self, Later};
 use crate::domain::statement::{ExceptionType, UnitRange};
 
 /// One exception of a receipt and how much of it is still open.
@@ -45,26 +44,6 @@ pub struct OpenReceipt {
     pub exceptions: Vec<OpenException>,
 }
 
-/// Units of `want` not covered by any of `cover`.
-fn uncovered(want: &UnitRange, cover: &[UnitRange]) -> u64 {
-    let mut pieces: Vec<(u64, u64)> = cover
-        .iter()
-        .filter(|c| c.batch == want.batch && c.first <= want.last && c.last >= want.first)
-        .map(|c| (c.first.max(want.first), c.last.min(want.last)))
-        .collect();
-    pieces.sort_unstable();
-    let mut covered = 0u64;
-    let mut next = want.first; // first index not yet counted
-    for (f, l) in pieces {
-        let f = f.max(next);
-        if f <= l {
-            covered += l - f + 1;
-            next = l + 1;
-        }
-    }
-    want.len() - covered
-}
-
 /// Open exceptions of every batch, merged by receipt (one receipt may span batches).
 pub fn open(inputs: &[BatchInput]) -> Vec<OpenReceipt> {
     let mut by: BTreeMap<String, OpenReceipt> = BTreeMap::new();
@@ -74,22 +53,28 @@ pub fn open(inputs: &[BatchInput]) -> Vec<OpenReceipt> {
             let Some(shipment) = ev.shipment.filter(|_| !ev.exceptions.is_empty()) else {
                 continue;
             };
-            let later = &b.events[i + 1..];
-            let cover: Vec<UnitRange> = later.iter().flat_map(|l| l.units.clone()).collect();
-            let received_again = later.iter().any(|l| l.event.shipment == Some(shipment));
+            let later: Vec<Later> = b.events[i + 1..]
+                .iter()
+                .map(|l| Later {
+                    event_type: l.event.event_type,
+                    shipment: l.event.shipment,
+                    units: &l.units,
+                })
+                .collect();
             let mut open = Vec::new();
             for ex in &ev.exceptions {
-                let (units, open_units) = if ex.objects.is_empty() {
-                    (0, u64::from(!received_again))
-                } else {
-                    let mine: Vec<&UnitRange> =
-                        ex.objects.iter().filter(|r| r.batch == b.id).collect();
-                    if mine.is_empty() {
-                        continue;
-                    }
-                    let units = mine.iter().map(|r| r.len()).sum();
-                    (units, mine.iter().map(|r| uncovered(r, &cover)).sum())
-                };
+                // Of a receipt spanning batches, this batch's part of each exception.
+                let mine: Vec<UnitRange> = ex
+                    .objects
+                    .iter()
+                    .filter(|r| r.batch == b.id)
+                    .copied()
+                    .collect();
+                if !ex.objects.is_empty() && mine.is_empty() {
+                    continue;
+                }
+                let units = mine.iter().map(|r| r.len()).sum();
+                let open_units = exceptions::open_units(ex.kind, &mine, shipment, &later);
                 if open_units > 0 {
                     open.push(OpenException {
                         kind: ex.kind,
@@ -152,17 +137,6 @@ mod tests {
             objects,
             note: None,
         }
-    }
-
-    #[test]
-    fn coverage_counts_overlaps_once() {
-        let b = id(1);
-        let want = range(b, 10, 19);
-        assert_eq!(uncovered(&want, &[]), 10);
-        assert_eq!(uncovered(&want, &[range(b, 0, 12), range(b, 11, 14)]), 5);
-        assert_eq!(uncovered(&want, &[range(b, 0, 100)]), 0);
-        assert_eq!(uncovered(&want, &[range(id(2), 0, 100)]), 10);
-        assert_eq!(uncovered(&want, &[range(b, 19, 30), range(b, 10, 10)]), 8);
     }
 
     #[test]
@@ -230,6 +204,42 @@ mod tests {
         last.event.shipment = Some(ship.id);
         events2.push(last);
         assert!(open(&[input(10, events2)]).is_empty());
+    }
+
+    #[test]
+    fn a_recall_over_the_short_and_damaged_units_leaves_them_open() {
+        let b = id(1);
+        let mut ship = ev(1, EventType::Shipping, "acme", H, vec![range(b, 0, 59)]);
+        ship.event.to = Some(slug("north"));
+        let mut rec = ev(
+            2,
+            EventType::Receiving,
+            "north",
+            2 * H,
+            vec![range(b, 0, 47)],
+        );
+        rec.event.shipment = Some(ship.id);
+        rec.event.exceptions = vec![
+            exception(ExceptionType::Shortage, vec![range(b, 48, 59)]),
+            exception(ExceptionType::Damaged, vec![range(b, 0, 1)]),
+        ];
+        let recall = ev(
+            3,
+            EventType::Recalling,
+            "acme",
+            3 * H,
+            vec![range(b, 0, 99)],
+        );
+        let o = open(&[input(100, vec![ship, rec, recall])]);
+        let open: Vec<(ExceptionType, u64)> = o[0]
+            .exceptions
+            .iter()
+            .map(|e| (e.kind, e.open_units))
+            .collect();
+        assert_eq!(
+            open,
+            [(ExceptionType::Shortage, 12), (ExceptionType::Damaged, 2)]
+        );
     }
 
     #[test]

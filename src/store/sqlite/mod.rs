@@ -631,6 +631,16 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    async fn event_units(&self, event: &StatementId) -> Result<Vec<UnitRange>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT batch, first, last FROM event_objects WHERE event = ? ORDER BY batch, first",
+        )
+        .bind(event.hex())
+        .fetch_all(&self.read)
+        .await?;
+        units_from_rows(rows)
+    }
+
     async fn shipments_to(&self, party: &Slug) -> Result<Vec<StoredStatement>, StoreError> {
         sqlx::query(
             "SELECT s.seq, s.id, s.kind, s.party, s.json FROM events e JOIN statements s ON s.id = e.id \
