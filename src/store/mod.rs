@@ -347,7 +347,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn pending_station(&self, id: i64) -> Result<Option<dock::PendingStation>, StoreError>;
     /// Every station a party's browsers enrolled, newest first (the admin page's list).
     async fn dock_stations(&self, party: &Slug) -> Result<Vec<dock::PendingStation>, StoreError>;
-    /// A party's dock user names, sorted (never their hashes).
+    /// A party's dock user names in byte order (never their hashes).
     async fn dock_user_names(&self, party: &Slug) -> Result<Vec<String>, StoreError>;
 
     // Trace (issue 7)
@@ -376,7 +376,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)>, StoreError>;
     /// Batches a party minted, signed an event about, or was sent, oldest first.
     async fn batches_handled_by(&self, party: &Slug) -> Result<Vec<BatchId>, StoreError>;
-    /// Consumer submissions about a batch: (kind, category, how many).
+    /// Consumer submissions about a batch: (kind, category, how many), by kind
+    /// then category in byte order, no category first.
     async fn feedback_counts(
         &self,
         batch: &BatchId,

@@ -1297,11 +1297,13 @@ impl Store for PgStore {
     }
 
     async fn dock_user_names(&self, party: &Slug) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT name FROM dock_users WHERE party = $1 ORDER BY name")
-                .bind(party.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String,)> = sqlx::query_as(
+            // Byte order, as SQLite sorts (see `parties`).
+            "SELECT name FROM dock_users WHERE party = $1 ORDER BY name COLLATE \"C\"",
+        )
+        .bind(party.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().map(|(n,)| n).collect())
     }
 
@@ -1405,7 +1407,7 @@ impl Store for PgStore {
     ) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT kind, category, COUNT(*) FROM feedback WHERE batch = $1 \
-             GROUP BY kind, category ORDER BY kind, category",
+             GROUP BY kind, category ORDER BY kind COLLATE \"C\", category COLLATE \"C\" NULLS FIRST",
         )
         .bind(batch.hex())
         .fetch_all(&self.pool)

@@ -1204,7 +1204,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT kind, category, COUNT(*) FROM feedback WHERE batch = ? \
-             GROUP BY kind, category ORDER BY kind, category",
+             GROUP BY kind, category ORDER BY kind, category NULLS FIRST",
         )
         .bind(batch.hex())
         .fetch_all(&self.read)
