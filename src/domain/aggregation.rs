@@ -6,7 +6,7 @@
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
-use super::custody::{CustodyError, Disposition, Holding};
+use super::custody::{ContainerChange, CustodyError, Disposition, Holding};
 use super::party::Slug;
 use super::statement::{EventStatement, EventType, UnitRange};
 use crate::formats::gs1::Sscc;
@@ -135,7 +135,7 @@ pub fn pack(
             )));
         }
         // Packing a container into itself or into something inside it would make a loop.
-        if expand_containers(child, tree).contains(&parent) {
+        if containers_within(child, tree).contains(&parent) {
             return Err(err(format!("{parent} is {child} or inside it")));
         }
     }
@@ -183,7 +183,7 @@ pub fn check_added_to(
 }
 
 /// A container and every container inside it.
-fn expand_containers(root: &Sscc, tree: &Tree) -> BTreeSet<Sscc> {
+pub fn containers_within(root: &Sscc, tree: &Tree) -> BTreeSet<Sscc> {
     let mut seen = BTreeSet::new();
     let mut stack = vec![root.clone()];
     while let Some(s) = stack.pop() {
@@ -209,6 +209,58 @@ pub fn unpack(ev: &EventStatement, tree: &Tree) -> Result<Sscc, CustodyError> {
         return Err(err(format!("{parent} is inside {p}; unpack {p} first")));
     }
     Ok(parent)
+}
+
+/// Applies an event's container changes (see `custody::plan`) to containers held in memory.
+pub fn apply(tree: &mut Tree, changes: &[ContainerChange]) {
+    for change in changes {
+        match change {
+            ContainerChange::Create(s) => {
+                tree.entry(s.clone()).or_insert_with(|| Container {
+                    sscc: s.clone(),
+                    parent: None,
+                    units: Vec::new(),
+                    children: Vec::new(),
+                });
+            }
+            ContainerChange::AddUnits(s, units) => {
+                if let Some(c) = tree.get_mut(s) {
+                    c.units.extend(units.iter().copied());
+                    c.units.sort();
+                }
+            }
+            ContainerChange::SetParent { child, parent } => {
+                let old = tree.get(child).and_then(|c| c.parent.clone());
+                if let Some(p) = old.and_then(|p| tree.get_mut(&p)) {
+                    p.children.retain(|c| c != child);
+                }
+                if let Some(p) = parent.as_ref().and_then(|p| tree.get_mut(p)) {
+                    p.children.push(child.clone());
+                    p.children.sort();
+                }
+                if let Some(c) = tree.get_mut(child) {
+                    c.parent = parent.clone();
+                }
+            }
+            ContainerChange::CutUnits { sscc, row, keep } => {
+                if let Some(c) = tree.get_mut(sscc) {
+                    c.units
+                        .retain(|u| u.batch != row.batch || u.first != row.first);
+                    c.units.extend(keep.iter().copied());
+                    c.units.sort();
+                }
+            }
+            ContainerChange::Remove(s) => {
+                if let Some(c) = tree.remove(s) {
+                    for child in c.children {
+                        if let Some(c) = tree.get_mut(&child) {
+                            c.parent = None;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

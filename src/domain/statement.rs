@@ -123,6 +123,25 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// Every event type.
+    pub const ALL: [EventType; 10] = [
+        EventType::Shipping,
+        EventType::Receiving,
+        EventType::RetailSelling,
+        EventType::Returning,
+        EventType::AcceptingReturn,
+        EventType::Recalling,
+        EventType::Inspecting,
+        EventType::Destroying,
+        EventType::Packing,
+        EventType::Unpacking,
+    ];
+
+    /// Parses the snake_case name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {

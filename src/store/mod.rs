@@ -18,7 +18,6 @@ use crate::formats::sign::Kind;
 pub mod dock;
 mod page;
 pub mod postgres;
-mod spans;
 pub mod sqlite;
 
 pub use page::{Leaf, StatementPage};
@@ -114,6 +113,15 @@ pub enum Appended {
     Stored(i64),
     /// Already stored at this leaf index; nothing changed.
     Duplicate(i64),
+}
+
+impl From<crate::domain::custody::Refusal> for StoreError {
+    fn from(r: crate::domain::custody::Refusal) -> Self {
+        match r {
+            crate::domain::custody::Refusal::Custody(e) => StoreError::Custody(e),
+            crate::domain::custody::Refusal::Conflict(heads) => StoreError::Conflict(heads),
+        }
+    }
 }
 
 /// Storage failures and refusals that only the database can decide.
@@ -493,6 +501,19 @@ pub(crate) fn tree_from_rows(
 /// Parses a stored id column.
 pub(crate) fn parse_id(text: &str) -> Result<BatchId, StoreError> {
     BatchId::parse(text).map_err(StoreError::Corrupt)
+}
+
+/// What the custody engine reads of an event named as a shipment, from its `events` row.
+pub(crate) fn shipment_facts(
+    event_type: &str,
+    dest: Option<&str>,
+) -> Result<crate::domain::custody::ShipmentFacts, StoreError> {
+    let event_type = crate::domain::statement::EventType::parse(event_type)
+        .ok_or_else(|| StoreError::Corrupt(format!("event type {event_type:?}")))?;
+    Ok(crate::domain::custody::ShipmentFacts {
+        event_type,
+        to: dest.map(parse_slug).transpose()?,
+    })
 }
 
 /// Parses a stored slug column.

@@ -10,10 +10,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::*;
-use crate::domain::aggregation;
-use crate::domain::custody::{self, BatchFacts, Context, Disposition};
+use crate::domain::aggregation::Tree;
+use crate::domain::custody::{
+    self, BatchFacts, ContainerChange, Disposition, Reads, ShipmentFacts,
+};
 use crate::domain::party::Role;
-use crate::domain::statement::{EventType, UnitRange};
+use crate::domain::statement::UnitRange;
+use crate::formats::gs1::Sscc;
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -526,120 +529,16 @@ impl Store for PgStore {
             return Ok(Appended::Duplicate(seq));
         }
         let id = parse_id(&st.id)?;
-        // Containers are expanded to the units inside them; the rules then see units only.
-        let tree = if ev.containers.is_empty() && ev.parent.is_none() {
-            crate::domain::aggregation::Tree::new()
-        } else {
-            load_tree(&mut tx, ev).await?
-        };
-        let units = aggregation::covered_units(ev, &tree)?;
-        let packed = match ev.event_type {
-            EventType::Packing => {
-                let p = aggregation::pack(ev, &tree, &memberships(&mut tx, &ev.objects).await?)?;
-                if !p.new {
-                    let contents = contents_held(&mut tx, &p.parent, &tree).await?;
-                    aggregation::check_added_to(&p.parent, &ev.party, &contents)?;
-                }
-                Some(p)
-            }
-            _ => None,
-        };
-        let unpacked = match ev.event_type {
-            EventType::Unpacking => Some(aggregation::unpack(ev, &tree)?),
-            _ => None,
-        };
-        let mut heads = BTreeMap::new();
-        let mut facts = HashMap::new();
-        for batch in ev.prev.keys() {
-            let row: Option<(String, String, i64)> = sqlx::query_as(
-                "SELECT h.head, b.party, b.quantity FROM batches b JOIN chain_heads h ON h.batch = b.id \
-                 WHERE b.id = $1",
-            )
-            .bind(batch.hex())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((head, party, quantity)) = row else {
-                return Err(CustodyError::UnknownBatch(batch.hex()).into());
-            };
-            heads.insert(*batch, parse_id(&head)?);
-            facts.insert(
-                *batch,
-                BatchFacts {
-                    party: parse_slug(&party)?,
-                    quantity: quantity as u64,
-                },
-            );
-        }
-        let stale = custody::stale_heads(ev, &heads);
-        if !stale.is_empty() {
-            return Err(StoreError::Conflict(stale));
-        }
-        let to_exists = match &ev.to {
-            Some(to) => sqlx::query_scalar::<_, String>("SELECT slug FROM parties WHERE slug = $1")
-                .bind(to.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some(),
-            None => false,
-        };
-        let shipment: Option<EventStatement> = match ev.shipment {
-            Some(s) => {
-                let json: Option<String> = sqlx::query_scalar(
-                    "SELECT json FROM statements WHERE id = $1 AND kind = 'event'",
-                )
-                .bind(s.hex())
-                .fetch_optional(&mut *tx)
-                .await?;
-                json.and_then(|j| {
-                    let mut v = serde_json::from_str::<serde_json::Value>(&j).ok()?;
-                    v.as_object_mut()?.remove("sig");
-                    serde_json::from_value(v).ok()
-                })
-            }
-            None => None,
-        };
-        // Every holding row overlapping any range the event or its exceptions name, plus
-        // the neighbours on each side so that ranges left in the same state merge back;
-        // read one span of touching ranges at a time (a pallet's cases are one span),
-        // which finds exactly the rows of range-by-range reads (see `spans`).
-        let ranges: Vec<UnitRange> = units
-            .iter()
-            .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()))
-            .copied()
-            .collect();
-        let mut fetched: Vec<Holding> = Vec::new();
-        for r in spans::read_spans(&ranges) {
-            let rows = sqlx::query(&format!(
-                "SELECT {HOLDING_COLS} FROM holdings WHERE batch = $1 AND first <= $3 AND first >= \
-                 COALESCE((SELECT MAX(first) FROM holdings WHERE batch = $1 AND first <= $2), 0) \
-                 ORDER BY first"
-            ))
-            .bind(r.batch.hex())
-            .bind(r.first.saturating_sub(1) as i64)
-            .bind((r.last + 1) as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in &rows {
-                fetched.push(holding(row)?);
-            }
-        }
-        let current = spans::as_read_per_range(&ranges, fetched);
-        let ctx = Context {
-            id,
-            signer_kind,
-            batches: &facts,
-            to_exists,
-            shipment: shipment.as_ref(),
-        };
-        let next = custody::apply_units(ev, &units, &ctx, &current)?;
-        for h in &current {
-            sqlx::query("DELETE FROM holdings WHERE batch = $1 AND first = $2")
-                .bind(h.range.batch.hex())
-                .bind(h.range.first as i64)
+        let plan = custody::plan(id, ev, signer_kind, &mut TxReads(&mut tx)).await??;
+        for (batch, lo, hi) in &plan.ended_spans {
+            sqlx::query("DELETE FROM holdings WHERE batch = $1 AND first BETWEEN $2 AND $3")
+                .bind(batch.hex())
+                .bind(*lo as i64)
+                .bind(*hi as i64)
                 .execute(&mut *tx)
                 .await?;
         }
-        for h in &next {
+        for h in &plan.started {
             insert_holding(&mut tx, h).await?;
         }
         insert_statement(&mut tx, seq, st).await?;
@@ -654,9 +553,9 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?;
         // One round trip for all the ranges (a pallet names one per case).
-        let batches: Vec<String> = units.iter().map(|r| r.batch.hex()).collect();
-        let firsts: Vec<i64> = units.iter().map(|r| r.first as i64).collect();
-        let lasts: Vec<i64> = units.iter().map(|r| r.last as i64).collect();
+        let batches: Vec<String> = plan.units.iter().map(|r| r.batch.hex()).collect();
+        let firsts: Vec<i64> = plan.units.iter().map(|r| r.first as i64).collect();
+        let lasts: Vec<i64> = plan.units.iter().map(|r| r.last as i64).collect();
         sqlx::query(
             "INSERT INTO event_objects (event, batch, first, last) \
              SELECT $1, b, f, l FROM UNNEST($2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS o(b, f, l, n) \
@@ -668,7 +567,7 @@ impl Store for PgStore {
         .bind(&lasts)
         .execute(&mut *tx)
         .await?;
-        for (batch, prev) in &ev.prev {
+        for (batch, prev) in &plan.heads {
             // The chain-head trigger refuses the update unless `prev` is the head it replaces.
             sqlx::query("UPDATE chain_heads SET prev = $1, head = $2 WHERE batch = $3")
                 .bind(prev.hex())
@@ -677,41 +576,8 @@ impl Store for PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        if let Some(p) = &packed {
-            let parent = p.parent.as_str();
-            if p.new {
-                sqlx::query("INSERT INTO containers (sscc, parent, party, packed_by) VALUES ($1, NULL, $2, $3)")
-                    .bind(parent)
-                    .bind(st.party.as_str())
-                    .bind(&st.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for r in &p.units {
-                sqlx::query("INSERT INTO container_units (sscc, batch, first, last) VALUES ($1, $2, $3, $4)")
-                    .bind(parent)
-                    .bind(r.batch.hex())
-                    .bind(r.first as i64)
-                    .bind(r.last as i64)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for child in &p.children {
-                sqlx::query("UPDATE containers SET parent = $1 WHERE sscc = $2")
-                    .bind(parent)
-                    .bind(child.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        if let Some(s) = &unpacked {
-            for sql in [
-                "DELETE FROM container_units WHERE sscc = $1",
-                "UPDATE containers SET parent = NULL WHERE parent = $1",
-                "DELETE FROM containers WHERE sscc = $1",
-            ] {
-                sqlx::query(sql).bind(s.as_str()).execute(&mut *tx).await?;
-            }
+        for change in &plan.containers {
+            write_container_change(&mut tx, st, change).await?;
         }
         tx.commit().await?;
         Ok(Appended::Stored(seq))
@@ -1430,23 +1296,15 @@ impl Store for PgStore {
     }
 }
 
-/// The containers an event names and everything inside them.
+/// Some containers and everything inside them.
 ///
 /// Walked level by level, each level one lookup on the `containers_parent`
 /// index. (A recursive CTE did the same walk, but PostgreSQL plans its
 /// recursive step for a handful of rows and hash-joins the whole `containers`
 /// table at every level: ~40 ms per query at 10,000 containers, measured with
 /// EXPLAIN ANALYZE on the dock benchmark's database, against under 1 ms here.)
-async fn load_tree(
-    tx: &mut PgConnection,
-    ev: &EventStatement,
-) -> Result<crate::domain::aggregation::Tree, StoreError> {
-    let roots: Vec<String> = ev
-        .containers
-        .iter()
-        .chain(&ev.parent)
-        .map(|s| s.to_string())
-        .collect();
+async fn load_tree(tx: &mut PgConnection, roots: &[Sscc]) -> Result<Tree, StoreError> {
+    let roots: Vec<String> = roots.iter().map(|s| s.to_string()).collect();
     let mut rows: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT sscc, parent FROM containers WHERE sscc = ANY($1)")
             .bind(&roots)
@@ -1477,29 +1335,138 @@ async fn load_tree(
     tree_from_rows(rows, units)
 }
 
-/// The holdings of everything inside a container on record.
-async fn contents_held(
+/// Writes one container change of a plan.
+async fn write_container_change(
     tx: &mut PgConnection,
-    parent: &crate::formats::gs1::Sscc,
-    tree: &aggregation::Tree,
-) -> Result<Vec<Holding>, StoreError> {
-    let ranges = aggregation::expand(std::slice::from_ref(parent), tree)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let mut out = Vec::new();
-    for r in ranges {
-        let rows = sqlx::query(&format!(
-            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = $1 AND first <= $2 AND last >= $3"
-        ))
+    st: &NewStatement,
+    change: &ContainerChange,
+) -> Result<(), StoreError> {
+    let add = |sscc: &Sscc, r: &UnitRange| {
+        sqlx::query(
+            "INSERT INTO container_units (sscc, batch, first, last) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(sscc.to_string())
         .bind(r.batch.hex())
-        .bind(r.last as i64)
         .bind(r.first as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
-            out.push(holding(row)?);
+        .bind(r.last as i64)
+    };
+    match change {
+        ContainerChange::Create(s) => {
+            sqlx::query(
+                "INSERT INTO containers (sscc, parent, party, packed_by) VALUES ($1, NULL, $2, $3)",
+            )
+            .bind(s.as_str())
+            .bind(st.party.as_str())
+            .bind(&st.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        ContainerChange::AddUnits(s, units) => {
+            for r in units {
+                add(s, r).execute(&mut *tx).await?;
+            }
+        }
+        ContainerChange::SetParent { child, parent } => {
+            sqlx::query("UPDATE containers SET parent = $1 WHERE sscc = $2")
+                .bind(parent.as_ref().map(|p| p.as_str()))
+                .bind(child.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        ContainerChange::CutUnits { sscc, row, keep } => {
+            sqlx::query("DELETE FROM container_units WHERE batch = $1 AND first = $2")
+                .bind(row.batch.hex())
+                .bind(row.first as i64)
+                .execute(&mut *tx)
+                .await?;
+            for r in keep {
+                add(sscc, r).execute(&mut *tx).await?;
+            }
+        }
+        ContainerChange::Remove(s) => {
+            for sql in [
+                "DELETE FROM container_units WHERE sscc = $1",
+                "UPDATE containers SET parent = NULL WHERE parent = $1",
+                "DELETE FROM containers WHERE sscc = $1",
+            ] {
+                sqlx::query(sql).bind(s.as_str()).execute(&mut *tx).await?;
+            }
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The engine's reads inside an append's transaction.
+struct TxReads<'a>(&'a mut PgConnection);
+
+impl Reads for TxReads<'_> {
+    type Error = StoreError;
+
+    async fn tree(&mut self, roots: &[Sscc]) -> Result<Tree, StoreError> {
+        load_tree(self.0, roots).await
+    }
+
+    async fn memberships(
+        &mut self,
+        ranges: &[UnitRange],
+    ) -> Result<Vec<(UnitRange, Sscc)>, StoreError> {
+        memberships(self.0, ranges).await
+    }
+
+    async fn batch(
+        &mut self,
+        batch: BatchId,
+    ) -> Result<Option<(StatementId, BatchFacts)>, StoreError> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT h.head, b.party, b.quantity FROM batches b JOIN chain_heads h ON h.batch = b.id \
+             WHERE b.id = $1",
+        )
+        .bind(batch.hex())
+        .fetch_optional(&mut *self.0)
+        .await?;
+        row.map(|(head, party, quantity)| {
+            let facts = BatchFacts {
+                party: parse_slug(&party)?,
+                quantity: quantity as u64,
+            };
+            Ok((parse_id(&head)?, facts))
+        })
+        .transpose()
+    }
+
+    async fn party_exists(&mut self, slug: &Slug) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar::<_, String>("SELECT slug FROM parties WHERE slug = $1")
+                .bind(slug.as_str())
+                .fetch_optional(&mut *self.0)
+                .await?
+                .is_some(),
+        )
+    }
+
+    async fn shipment(&mut self, id: StatementId) -> Result<Option<ShipmentFacts>, StoreError> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT type, dest FROM events WHERE id = $1")
+                .bind(id.hex())
+                .fetch_optional(&mut *self.0)
+                .await?;
+        row.map(|(t, dest)| shipment_facts(&t, dest.as_deref()))
+            .transpose()
+    }
+
+    async fn holdings(&mut self, span: UnitRange) -> Result<Vec<Holding>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = $1 AND first <= $3 AND first >= \
+             COALESCE((SELECT MAX(first) FROM holdings WHERE batch = $1 AND first <= $2), 0) \
+             ORDER BY first"
+        ))
+        .bind(span.batch.hex())
+        .bind(span.first.saturating_sub(1) as i64)
+        .bind(span.last.saturating_add(1) as i64)
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter().map(holding).collect()
+    }
 }
 
 /// Containers that already hold any of these units.

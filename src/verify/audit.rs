@@ -22,29 +22,28 @@
 mod batch;
 mod canonical;
 mod holdings;
+mod record;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::domain::aggregation;
-use crate::domain::custody::{self, BatchFacts, Context, Holding};
+use crate::domain::custody::{self, BatchFacts, Holding};
 use crate::domain::keys::{self, KeyRecord};
 use crate::domain::party::{Role, Slug};
-use crate::domain::statement::UnitRange;
 use crate::domain::statement::{
     BatchId, BatchStatement, EventStatement, EventType, KeyAction, KeyStatement, StatementId,
     VERSION,
 };
 use crate::domain::time::Timestamp;
-use crate::formats::gs1::Sscc;
 use crate::formats::sign::{self, Kind};
 use crate::store::{Leaf, Party, StatementPage, StoredStatement};
 use crate::tlog::merkle::{self, Hash, Tree};
 use crate::tlog::note::{Checkpoint, Verifier};
+use record::Record;
 
 /// Signatures per `verify_batch` call: large enough that the multiscalar
 /// multiplication amortises well, small enough that a page splits over the cores.
@@ -89,13 +88,6 @@ pub struct Seen {
     pub root: String,
 }
 
-/// What an event does to units and containers.
-struct Aggregated {
-    units: Vec<UnitRange>,
-    packed: Option<aggregation::Packed>,
-    unpacked: Option<Sscc>,
-}
-
 /// A signature waiting for verification, with the leaf to name if it fails.
 struct PendingSig {
     seq: i64,
@@ -112,20 +104,14 @@ type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The replay state.
 pub struct Auditor {
-    parties: Map<String, Arc<Party>>,
     keys: Map<String, KeyRecord>,
     public_keys: Map<String, VerifyingKey>,
     /// Latest statement time per key, for revocations logged after a statement
     /// dated at or after them.
     last_use: Map<String, (Timestamp, i64, StatementId)>,
-    heads: Map<BatchId, StatementId>,
-    /// Std `HashMap`: [`custody::Context`] takes it as is.
-    facts: HashMap<BatchId, BatchFacts>,
     lots: Map<(String, String), BatchId>,
-    holdings: Map<BatchId, holdings::Runs>,
-    /// Boxed: the map grows by moving its entries, and an event is large.
-    shipments: Map<StatementId, Box<EventStatement>>,
-    containers: aggregation::Tree,
+    /// Holdings, heads, shipments and containers, replayed.
+    record: Record,
     tree: Tree,
     findings: Vec<Finding>,
     /// Signature checks of the last page, running in the background.
@@ -257,10 +243,12 @@ impl Auditor {
     /// station keys come from key statements in the log).
     pub fn new(parties: Vec<Party>, root_keys: Vec<KeyRecord>) -> Self {
         Auditor {
-            parties: parties
-                .into_iter()
-                .map(|p| (p.slug.to_string(), Arc::new(p)))
-                .collect(),
+            record: Record::new(
+                parties
+                    .into_iter()
+                    .map(|p| (p.slug.to_string(), Arc::new(p)))
+                    .collect(),
+            ),
             keys: root_keys
                 .into_iter()
                 .filter(|k| k.role == Role::Root)
@@ -268,12 +256,7 @@ impl Auditor {
                 .collect(),
             public_keys: Map::default(),
             last_use: Map::default(),
-            heads: Map::default(),
-            facts: HashMap::new(),
             lots: Map::default(),
-            holdings: Map::default(),
-            shipments: Map::default(),
-            containers: aggregation::Tree::new(),
             tree: Tree::new(),
             findings: Vec::new(),
             partial: false,
@@ -420,7 +403,7 @@ impl Auditor {
                 format!("statement version {v}"),
             );
         }
-        let Some(p) = self.parties.get(party.as_str()).cloned() else {
+        let Some(p) = self.record.parties.get(party.as_str()).cloned() else {
             self.find(
                 Some(seq),
                 Some(id),
@@ -430,7 +413,7 @@ impl Auditor {
             // Keep the chain moving so that one bad statement is one finding.
             if let Typed::Event(e) = &typed {
                 for batch in e.prev.keys() {
-                    if let Some(head) = self.heads.get_mut(batch) {
+                    if let Some(head) = self.record.heads.get_mut(batch) {
                         *head = sid;
                     }
                 }
@@ -518,26 +501,30 @@ impl Auditor {
             return;
         }
         self.lots.insert(lot, bid);
-        self.heads.insert(bid, bid);
-        self.facts.insert(
+        self.record.heads.insert(bid, bid);
+        self.record.facts.insert(
             bid,
             BatchFacts {
                 party: party.slug.clone(),
                 quantity: b.quantity,
             },
         );
-        self.holdings.entry(bid).or_default().insert(Holding {
-            range: crate::domain::statement::UnitRange {
-                batch: bid,
-                first: 0,
-                last: b.quantity.saturating_sub(1),
-            },
-            holder: party.slug.clone(),
-            disposition: custody::Disposition::Active,
-            shipment: None,
-            dest: None,
-            recall: None,
-        });
+        self.record
+            .holdings
+            .entry(bid)
+            .or_default()
+            .insert(Holding {
+                range: crate::domain::statement::UnitRange {
+                    batch: bid,
+                    first: 0,
+                    last: b.quantity.saturating_sub(1),
+                },
+                holder: party.slug.clone(),
+                disposition: custody::Disposition::Active,
+                shipment: None,
+                dest: None,
+                recall: None,
+            });
     }
 
     fn replay_event(
@@ -551,7 +538,7 @@ impl Auditor {
         // Chain links in log order: each prev must be the head at this point.
         let mut linked = true;
         for (batch, prev) in &ev.prev {
-            match self.heads.get(batch) {
+            match self.record.heads.get(batch) {
                 Some(head) if head == prev => {}
                 Some(head) => {
                     linked = false;
@@ -582,12 +569,14 @@ impl Auditor {
         }
         // The chain advances even past a broken rule, so one bad event is one finding.
         for batch in ev.prev.keys() {
-            if self.heads.contains_key(batch) {
-                self.heads.insert(*batch, eid);
+            if self.record.heads.contains_key(batch) {
+                self.record.heads.insert(*batch, eid);
             }
         }
         if matches!(ev.event_type, EventType::Shipping | EventType::Returning) {
-            self.shipments.insert(eid, Box::new(slim_shipment(ev)));
+            self.record
+                .shipments
+                .insert(eid, custody::ShipmentFacts::of(&ev));
         }
     }
 
@@ -599,122 +588,29 @@ impl Auditor {
         ev: &EventStatement,
         party: &Party,
     ) {
-        // Containers are expanded to the units inside them, as the stores do.
-        let agg = match self.aggregate(ev) {
-            Ok(a) => a,
-            Err(e) => {
-                self.find(Some(seq), Some(id), "custody", e.to_string());
-                return;
-            }
-        };
-        // Holdings overlapping the ranges named, plus neighbours, as the stores do.
-        let mut keys_taken: Vec<(BatchId, u64)> = Vec::new();
-        let ranges = agg
-            .units
-            .iter()
-            .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()));
-        for r in ranges {
-            if let Some(runs) = self.holdings.get(&r.batch) {
-                runs.around(r.first, r.last, r.batch, &mut keys_taken);
-            }
-        }
-        keys_taken.sort();
-        let current: Vec<Holding> = keys_taken
-            .iter()
-            .filter_map(|(b, f)| self.holdings.get(b).and_then(|r| r.get(*f)).cloned())
-            .collect();
-        let ctx = Context {
-            id: eid,
-            signer_kind: party.kind,
-            batches: &self.facts,
-            to_exists: ev
-                .to
-                .as_ref()
-                .is_some_and(|t| self.parties.contains_key(t.as_str())),
-            shipment: ev
-                .shipment
-                .as_ref()
-                .and_then(|s| self.shipments.get(s))
-                .map(|b| &**b),
-        };
-        match custody::apply_units(ev, &agg.units, &ctx, &current) {
-            Ok(next) => {
-                for (b, f) in &keys_taken {
-                    if let Some(runs) = self.holdings.get_mut(b) {
-                        runs.remove(*f);
-                    }
-                }
-                for h in next {
-                    self.holdings.entry(h.range.batch).or_default().insert(h);
-                }
-                self.repack(agg);
-            }
-            Err(e) => {
+        // The stores' own engine, over the record replayed so far.
+        let planned = record::ready(custody::plan(eid, ev, party.kind, &mut self.record));
+        match planned {
+            Some(Ok(Ok(plan))) => self.record.apply(plan),
+            Some(Ok(Err(custody::Refusal::Custody(e)))) => {
                 self.find(Some(seq), Some(id), "custody", e.to_string());
             }
-        }
-    }
-
-    /// The units an event covers, and what it packs or unpacks.
-    fn aggregate(&self, ev: &EventStatement) -> Result<Aggregated, custody::CustodyError> {
-        let units = aggregation::covered_units(ev, &self.containers)?;
-        let packed = match ev.event_type {
-            EventType::Packing => {
-                let members: Vec<(UnitRange, Sscc)> = self
-                    .containers
-                    .values()
-                    .flat_map(|c| c.units.iter().map(move |u| (*u, c.sscc.clone())))
-                    .filter(|(u, _)| {
-                        ev.objects
-                            .iter()
-                            .any(|r| r.batch == u.batch && r.first <= u.last && r.last >= u.first)
-                    })
-                    .collect();
-                Some(aggregation::pack(ev, &self.containers, &members)?)
+            Some(Ok(Err(custody::Refusal::Conflict(_)))) => {
+                // Chain links were checked (and reported) before the replay.
+                self.find(
+                    Some(seq),
+                    Some(id),
+                    "chain",
+                    "prev is not the chain head".into(),
+                );
             }
-            _ => None,
-        };
-        let unpacked = match ev.event_type {
-            EventType::Unpacking => Some(aggregation::unpack(ev, &self.containers)?),
-            _ => None,
-        };
-        Ok(Aggregated {
-            units,
-            packed,
-            unpacked,
-        })
-    }
-
-    /// Applies a packing or unpacking to the in-memory containers.
-    fn repack(&mut self, agg: Aggregated) {
-        if let Some(p) = agg.packed {
-            let parent =
-                self.containers
-                    .entry(p.parent.clone())
-                    .or_insert_with(|| aggregation::Container {
-                        sscc: p.parent.clone(),
-                        parent: None,
-                        units: Vec::new(),
-                        children: Vec::new(),
-                    });
-            parent.units.extend(p.units);
-            parent.units.sort();
-            parent.children.extend(p.children.iter().cloned());
-            parent.children.sort();
-            for child in &p.children {
-                if let Some(c) = self.containers.get_mut(child) {
-                    c.parent = Some(p.parent.clone());
-                }
-            }
-        }
-        if let Some(s) = agg.unpacked {
-            if let Some(c) = self.containers.remove(&s) {
-                for child in c.children {
-                    if let Some(c) = self.containers.get_mut(&child) {
-                        c.parent = None;
-                    }
-                }
-            }
+            Some(Err(never)) => match never {},
+            None => self.find(
+                Some(seq),
+                Some(id),
+                "custody",
+                "the replay could not read its record".into(),
+            ),
         }
     }
 
@@ -856,27 +752,6 @@ impl Auditor {
             }
         }
         seen
-    }
-}
-
-/// A shipping or returning event as the audit keeps it for the receipts that name
-/// it: custody reads only its type and receiver ([`custody::Context::shipment`]),
-/// so the ranges, chain links and texts are dropped (on a large log the kept
-/// shipments would otherwise be most of the audit's memory).
-fn slim_shipment(ev: EventStatement) -> EventStatement {
-    EventStatement {
-        objects: Vec::new(),
-        containers: Vec::new(),
-        prev: BTreeMap::new(),
-        exceptions: Vec::new(),
-        asn: None,
-        reason: None,
-        instructions: None,
-        result: None,
-        method: None,
-        certificate_sha256: None,
-        place: None,
-        ..ev
     }
 }
 

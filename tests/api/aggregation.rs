@@ -243,7 +243,7 @@ async fn shipper_cannot_add_to_a_pallet_in_transit() {
 
 /// A receipt by cases of a pallet, with exceptions: the rules see each case as
 /// its own range however the holdings are read, so a damaged run must lie
-/// within one received range, a shortage must name units not received, and
+/// within one received range, a shortage must name units of the shipment, and
 /// the holdings end up exactly cut and merged where the exceptions say.
 #[tokio::test]
 async fn receiving_cases_of_a_pallet_with_exceptions_holds_exactly() {
@@ -297,14 +297,15 @@ async fn receiving_cases_of_a_pallet_with_exceptions_holds_exactly() {
     .unwrap_err();
     assert_eq!(status(&err), 422, "{err}");
     assert!(err.to_string().contains("listed as received"), "{err}");
-    // A shortage of units that are being received.
+    // A shortage of units that were never shipped (unit 90 is still the factory's).
     let err = recv(
         vec![sscc(31), sscc(32)],
-        vec![(ExceptionType::Shortage, 40, 50)],
+        vec![(ExceptionType::Shortage, 90, 95)],
     )
     .await
     .unwrap_err();
     assert_eq!(status(&err), 422, "{err}");
+    assert!(err.to_string().contains("not received"), "{err}");
     assert_eq!(app.dump().await, before, "refusals change nothing");
 
     // Two cases received, the second damaged, the third short.
@@ -361,4 +362,131 @@ async fn receiving_cases_of_a_pallet_with_exceptions_holds_exactly() {
         ]
     );
     assert!(app.store.in_shipment(&shipment).await.unwrap().is_empty());
+}
+
+/// What a container lists follows every event that takes part of it away: a
+/// case shipped off a pallet leaves the pallet, units sold out of a case leave
+/// the case, a case reported short at a pallet's receipt leaves the pallet;
+/// `suyuan audit` replays the same changes and passes.
+#[tokio::test]
+async fn container_contents_follow_partial_shipments_sales_and_short_receipts() {
+    use suyuan::domain::statement::{Exception, ExceptionType};
+    let app = spawn_app().await;
+    let factory = app.party("acme-dairy", "factory").await;
+    let b1 = app.party("north-wholesale", "b1").await;
+    let b2 = app.party("green-mart", "b2").await;
+    let a = mint(&factory, "LA", 100).await;
+    for (n, first) in [(41, 0), (42, 24), (43, 48)] {
+        simple(
+            &factory,
+            EventType::Packing,
+            vec![range(a, first, first + 23)],
+            |e| e.parent = Some(sscc(n)),
+        )
+        .await
+        .unwrap();
+    }
+    simple(&factory, EventType::Packing, vec![], |e| {
+        e.parent = Some(sscc(49));
+        e.containers = vec![sscc(41), sscc(42), sscc(43)];
+    })
+    .await
+    .unwrap();
+    let container = |n: u32| {
+        let app = &app;
+        async move {
+            let (code, v) = app
+                .get(&format!("/api/v1/containers/{}", sscc(n)), None)
+                .await;
+            assert_eq!(code, 200, "{v}");
+            let mut units: Vec<(u64, u64)> = v["units"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["first"].as_u64().unwrap(), r["last"].as_u64().unwrap()))
+                .collect();
+            units.sort();
+            let children: Vec<String> = v["children"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_owned())
+                .collect();
+            (units, children, v["parent"].as_str().map(str::to_owned))
+        }
+    };
+
+    // The pallet goes to the wholesaler with case 43 missing from it.
+    let mut ev = suyuan::client::draft_event(&factory.ks, EventType::Shipping, vec![]);
+    ev.containers = vec![sscc(49)];
+    ev.to = Some(b1.ks.party.clone());
+    let v = factory.client.submit_event(&factory.ks, ev).await.unwrap();
+    let shipment = suyuan::domain::statement::BatchId::parse(v["id"].as_str().unwrap()).unwrap();
+    simple(&b1, EventType::Receiving, vec![], |e| {
+        e.containers = vec![sscc(49)];
+        e.shipment = Some(shipment);
+        e.exceptions = vec![Exception {
+            kind: ExceptionType::Shortage,
+            objects: vec![range(a, 48, 71)],
+            note: Some("case 43 not on the pallet".into()),
+        }];
+    })
+    .await
+    .unwrap();
+    let (units, children, _) = container(49).await;
+    assert_eq!(units, [(0, 23), (24, 47)]);
+    assert_eq!(children, [sscc(41).to_string(), sscc(42).to_string()]);
+    assert_eq!(
+        container(43).await.2,
+        None,
+        "the missing case left the pallet"
+    );
+    let h = app.store.unit(&a, 50).await.unwrap().unwrap();
+    assert_eq!(h.disposition, Disposition::InTransit, "short, not received");
+    let h = app.store.unit(&a, 30).await.unwrap().unwrap();
+    assert_eq!(
+        (h.holder.as_str(), h.disposition),
+        ("north-wholesale", Disposition::Active)
+    );
+
+    // Case 41 goes on to the shop by its own SSCC: it leaves the pallet.
+    let mut ev = suyuan::client::draft_event(&b1.ks, EventType::Shipping, vec![]);
+    ev.containers = vec![sscc(41)];
+    ev.to = Some(b2.ks.party.clone());
+    let v = b1.client.submit_event(&b1.ks, ev).await.unwrap();
+    let to_shop = suyuan::domain::statement::BatchId::parse(v["id"].as_str().unwrap()).unwrap();
+    let (units, children, _) = container(49).await;
+    assert_eq!(units, [(24, 47)]);
+    assert_eq!(children, [sscc(42).to_string()]);
+    assert_eq!(container(41).await.2, None);
+    assert_eq!(
+        app.store.unit_containers(&a, 5).await.unwrap(),
+        vec![sscc(41)]
+    );
+    simple(&b2, EventType::Receiving, vec![], |e| {
+        e.containers = vec![sscc(41)];
+        e.shipment = Some(to_shop);
+    })
+    .await
+    .unwrap();
+
+    // Two cans sold out of the case leave it.
+    simple(&b2, EventType::RetailSelling, vec![range(a, 5, 6)], |_| {})
+        .await
+        .unwrap();
+    assert_eq!(container(41).await.0, [(0, 4), (7, 23)]);
+    assert!(app.store.unit_containers(&a, 5).await.unwrap().is_empty());
+
+    // The auditor replays the same engine and agrees with what was stored.
+    let (code, v) = app.get("/log/checkpoint", None).await;
+    assert_eq!(code, 200, "{v}");
+    let state = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_suyuan"))
+        .args(["audit", "--quiet", "--database-url", &app.db_url, "--state"])
+        .arg(state.path().join("audit-state.json"))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
 }

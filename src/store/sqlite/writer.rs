@@ -7,20 +7,21 @@
 //! failure aborts the whole group, so nothing is ever half-applied or
 //! acknowledged without being durable.
 
-use sqlx::{Row, SqliteConnection, SqlitePool};
-use std::collections::{BTreeMap, HashMap};
+use sqlx::{SqliteConnection, SqlitePool};
+use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{holding, HOLDING_COLS};
-use crate::domain::aggregation::{self, Tree};
-use crate::domain::custody::{self, BatchFacts, Context, CustodyError, Disposition, Holding};
-use crate::domain::party::PartyKind;
-use crate::domain::statement::EventType;
+use crate::domain::aggregation::Tree;
+use crate::domain::custody::{
+    self, BatchFacts, ContainerChange, Disposition, Holding, Reads, ShipmentFacts,
+};
+use crate::domain::party::{PartyKind, Slug};
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement, StatementId, UnitRange};
 use crate::domain::time::Timestamp;
 use crate::formats::gs1::Sscc;
 use crate::store::{
-    leaf_hash, parse_id, parse_slug, spans, Appended, KeyChange, NewStatement, StoreError,
+    leaf_hash, parse_id, parse_slug, shipment_facts, Appended, KeyChange, NewStatement, StoreError,
 };
 
 /// An append waiting for the writer task.
@@ -290,172 +291,38 @@ async fn append_event(
         return Ok(Ok(Appended::Duplicate(s)));
     }
     let id = parse_id(&st.id)?;
-    // Containers are expanded to the units inside them; the rules then see units only.
-    let tree = if ev.containers.is_empty() && ev.parent.is_none() {
-        Tree::new()
-    } else {
-        load_tree(tx, ev).await?
+    let mut reads = TxReads { tx, heads };
+    let plan = match custody::plan(id, ev, signer_kind, &mut reads).await? {
+        Ok(p) => p,
+        Err(refusal) => return Ok(Err(refusal.into())),
     };
-    let units = match aggregation::covered_units(ev, &tree) {
-        Ok(u) => u,
-        Err(e) => return Ok(Err(e.into())),
-    };
-    let packed = match ev.event_type {
-        EventType::Packing => {
-            let inside = memberships(tx, &ev.objects).await?;
-            let p = match aggregation::pack(ev, &tree, &inside) {
-                Ok(p) => p,
-                Err(e) => return Ok(Err(e.into())),
-            };
-            if !p.new {
-                let contents = contents_held(tx, &p.parent, &tree).await?;
-                if let Err(e) = aggregation::check_added_to(&p.parent, &ev.party, &contents) {
-                    return Ok(Err(e.into()));
-                }
-            }
-            Some(p)
-        }
-        _ => None,
-    };
-    let unpacked = match ev.event_type {
-        EventType::Unpacking => match aggregation::unpack(ev, &tree) {
-            Ok(s) => Some(s),
-            Err(e) => return Ok(Err(e.into())),
-        },
-        _ => None,
-    };
-    let mut current_heads = BTreeMap::new();
-    let mut facts = HashMap::new();
-    for batch in ev.prev.keys() {
-        if !heads.contains_key(batch) {
-            let row: Option<(String, String, i64)> = sqlx::query_as(
-                "SELECT h.head, b.party, b.quantity FROM batches b JOIN chain_heads h ON h.batch = b.id WHERE b.id = ?",
-            )
-            .bind(batch.hex())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((head, party, quantity)) = row else {
-                return Ok(Err(CustodyError::UnknownBatch(batch.hex()).into()));
-            };
-            let f = BatchFacts {
-                party: parse_slug(&party)?,
-                quantity: quantity as u64,
-            };
-            heads.insert(*batch, (parse_id(&head)?, f));
-        }
-        if let Some((head, f)) = heads.get(batch) {
-            current_heads.insert(*batch, *head);
-            facts.insert(*batch, f.clone());
-        }
-    }
-    let stale = custody::stale_heads(ev, &current_heads);
-    if !stale.is_empty() {
-        return Ok(Err(StoreError::Conflict(stale)));
-    }
-    let to_exists = match &ev.to {
-        Some(to) => exists(tx, "SELECT 1 FROM parties WHERE slug = ?", &[to.as_str()]).await?,
-        None => false,
-    };
-    let shipment: Option<EventStatement> = match ev.shipment {
-        Some(s) => {
-            let json: Option<String> =
-                sqlx::query_scalar("SELECT json FROM statements WHERE id = ? AND kind = 'event'")
-                    .bind(s.hex())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            json.and_then(|j| {
-                let mut v = serde_json::from_str::<serde_json::Value>(&j).ok()?;
-                v.as_object_mut()?.remove("sig");
-                serde_json::from_value(v).ok()
-            })
-        }
-        None => None,
-    };
-    // Every holding row overlapping a range the event or its exceptions name, plus the
-    // neighbours on each side so that ranges left in the same state merge back; read
-    // one span of touching ranges at a time (a pallet's cases are one span), which
-    // finds exactly the rows of range-by-range reads. Rows fetched per span are
-    // contiguous in `first`, so one delete per span removes them.
-    let ranges: Vec<UnitRange> = units
-        .iter()
-        .chain(ev.exceptions.iter().flat_map(|e| e.objects.iter()))
-        .copied()
-        .collect();
-    let mut fetched: Vec<Holding> = Vec::new();
-    let mut spans: Vec<(BatchId, i64, i64)> = Vec::new();
-    for r in spans::read_spans(&ranges) {
-        let rows = sqlx::query(&format!(
-            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = ?1 AND first <= ?3 AND first >= \
-             COALESCE((SELECT MAX(first) FROM holdings WHERE batch = ?1 AND first <= ?2), 0) ORDER BY first"
-        ))
-        .bind(r.batch.hex())
-        .bind(r.first.saturating_sub(1) as i64)
-        .bind((r.last + 1) as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
-            fetched.push(holding(row)?);
-        }
-        if let (Some(lo), Some(hi)) = (rows.first(), rows.last()) {
-            spans.push((r.batch, lo.try_get("first")?, hi.try_get("first")?));
-        }
-    }
-    let current = spans::as_read_per_range(&ranges, fetched);
-    let ctx = Context {
-        id,
-        signer_kind,
-        batches: &facts,
-        to_exists,
-        shipment: shipment.as_ref(),
-    };
-    let next = match custody::apply_units(ev, &units, &ctx, &current) {
-        Ok(n) => n,
-        Err(e) => return Ok(Err(e.into())),
-    };
+    let TxReads { tx, heads } = reads;
 
     // All writes of the event in one round trip to the database worker.
     let mut sql = String::from(INSERT_STATEMENT);
-    for _ in &spans {
+    for _ in &plan.ended_spans {
         sql.push_str("DELETE FROM holdings WHERE batch = ? AND first BETWEEN ? AND ?;\n");
     }
-    sql.push_str(&values_sql(INSERT_HOLDING, 8, next.len()));
+    sql.push_str(&values_sql(INSERT_HOLDING, 8, plan.started.len()));
     sql.push_str("INSERT INTO events (id, type, party, dest, shipment) VALUES (?, ?, ?, ?, ?);\n");
     sql.push_str(&values_sql(
         "INSERT INTO event_objects (event, batch, first, last) VALUES ",
         4,
-        units.len(),
+        plan.units.len(),
     ));
-    for _ in ev.prev.keys() {
+    for _ in &plan.heads {
         // The chain-head trigger refuses the update unless `prev` is the head it replaces.
         sql.push_str("UPDATE chain_heads SET prev = ?, head = ? WHERE batch = ?;\n");
     }
-    if let Some(p) = &packed {
-        if p.new {
-            sql.push_str(
-                "INSERT INTO containers (sscc, parent, party, packed_by) VALUES (?, NULL, ?, ?);\n",
-            );
-        }
-        sql.push_str(&values_sql(
-            "INSERT INTO container_units (sscc, batch, first, last) VALUES ",
-            4,
-            p.units.len(),
-        ));
-        for _ in &p.children {
-            sql.push_str("UPDATE containers SET parent = ? WHERE sscc = ?;\n");
-        }
-    }
-    if unpacked.is_some() {
-        sql.push_str(
-            "DELETE FROM container_units WHERE sscc = ?;\n\
-             UPDATE containers SET parent = NULL WHERE parent = ?;\n\
-             DELETE FROM containers WHERE sscc = ?;\n",
-        );
+    let mut container_binds: Vec<Param> = Vec::new();
+    for change in &plan.containers {
+        container_sql(change, st, &mut sql, &mut container_binds);
     }
     let mut q = bind_statement(sqlx::query(&sql), st, seq);
-    for (batch, lo, hi) in &spans {
-        q = q.bind(batch.hex()).bind(lo).bind(hi);
+    for (batch, lo, hi) in &plan.ended_spans {
+        q = q.bind(batch.hex()).bind(*lo as i64).bind(*hi as i64);
     }
-    for h in &next {
+    for h in &plan.started {
         q = bind_holding(q, h);
     }
     q = q
@@ -464,42 +331,170 @@ async fn append_event(
         .bind(st.party.as_str())
         .bind(ev.to.as_ref().map(|t| t.as_str()))
         .bind(ev.shipment.map(|s| s.hex()));
-    for r in &units {
+    for r in &plan.units {
         q = q
             .bind(&st.id)
             .bind(r.batch.hex())
             .bind(r.first as i64)
             .bind(r.last as i64);
     }
-    for (batch, prev) in &ev.prev {
+    for (batch, prev) in &plan.heads {
         q = q.bind(prev.hex()).bind(&st.id).bind(batch.hex());
     }
-    if let Some(p) = &packed {
-        let parent = p.parent.as_str();
-        if p.new {
-            q = q.bind(parent).bind(st.party.as_str()).bind(&st.id);
-        }
-        for r in &p.units {
-            q = q
-                .bind(parent)
-                .bind(r.batch.hex())
-                .bind(r.first as i64)
-                .bind(r.last as i64);
-        }
-        for child in &p.children {
-            q = q.bind(parent).bind(child.as_str());
-        }
-    }
-    if let Some(s) = &unpacked {
-        q = q.bind(s.as_str()).bind(s.as_str()).bind(s.as_str());
+    for p in container_binds {
+        q = match p {
+            Param::Text(t) => q.bind(t),
+            Param::Int(i) => q.bind(i),
+        };
     }
     q.execute(&mut *tx).await?;
-    for batch in ev.prev.keys() {
+    for (batch, _) in &plan.heads {
         if let Some(entry) = heads.get_mut(batch) {
             entry.0 = id;
         }
     }
     Ok(Ok(Appended::Stored(seq)))
+}
+
+/// A parameter of a container change's SQL.
+enum Param {
+    Text(Option<String>),
+    Int(i64),
+}
+
+/// Appends the SQL of one container change to `sql` and its parameters, in
+/// order, to `binds`.
+fn container_sql(
+    change: &ContainerChange,
+    st: &NewStatement,
+    sql: &mut String,
+    binds: &mut Vec<Param>,
+) {
+    let text = |t: &str| Param::Text(Some(t.to_owned()));
+    let units = |sscc: &Sscc, rs: &[UnitRange], sql: &mut String, binds: &mut Vec<Param>| {
+        sql.push_str(&values_sql(
+            "INSERT INTO container_units (sscc, batch, first, last) VALUES ",
+            4,
+            rs.len(),
+        ));
+        for r in rs {
+            binds.extend([
+                text(sscc.as_str()),
+                text(&r.batch.hex()),
+                Param::Int(r.first as i64),
+                Param::Int(r.last as i64),
+            ]);
+        }
+    };
+    match change {
+        ContainerChange::Create(s) => {
+            sql.push_str(
+                "INSERT INTO containers (sscc, parent, party, packed_by) VALUES (?, NULL, ?, ?);\n",
+            );
+            binds.extend([text(s.as_str()), text(st.party.as_str()), text(&st.id)]);
+        }
+        ContainerChange::AddUnits(s, rs) => units(s, rs, sql, binds),
+        ContainerChange::SetParent { child, parent } => {
+            sql.push_str("UPDATE containers SET parent = ? WHERE sscc = ?;\n");
+            binds.extend([
+                Param::Text(parent.as_ref().map(|p| p.as_str().to_owned())),
+                text(child.as_str()),
+            ]);
+        }
+        ContainerChange::CutUnits { sscc, row, keep } => {
+            sql.push_str("DELETE FROM container_units WHERE batch = ? AND first = ?;\n");
+            binds.extend([text(&row.batch.hex()), Param::Int(row.first as i64)]);
+            units(sscc, keep, sql, binds);
+        }
+        ContainerChange::Remove(s) => {
+            sql.push_str(
+                "DELETE FROM container_units WHERE sscc = ?;\n\
+                 UPDATE containers SET parent = NULL WHERE parent = ?;\n\
+                 DELETE FROM containers WHERE sscc = ?;\n",
+            );
+            binds.extend([text(s.as_str()), text(s.as_str()), text(s.as_str())]);
+        }
+    }
+}
+
+/// The engine's reads inside the writer's transaction.
+struct TxReads<'a> {
+    tx: &'a mut SqliteConnection,
+    heads: &'a mut HeadCache,
+}
+
+impl Reads for TxReads<'_> {
+    type Error = StoreError;
+
+    async fn tree(&mut self, roots: &[Sscc]) -> Result<Tree, StoreError> {
+        load_tree(self.tx, roots).await
+    }
+
+    async fn memberships(
+        &mut self,
+        ranges: &[UnitRange],
+    ) -> Result<Vec<(UnitRange, Sscc)>, StoreError> {
+        memberships(self.tx, ranges).await
+    }
+
+    async fn batch(
+        &mut self,
+        batch: BatchId,
+    ) -> Result<Option<(StatementId, BatchFacts)>, StoreError> {
+        if let Some(known) = self.heads.get(&batch) {
+            return Ok(Some(known.clone()));
+        }
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT h.head, b.party, b.quantity FROM batches b JOIN chain_heads h ON h.batch = b.id WHERE b.id = ?",
+        )
+        .bind(batch.hex())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some((head, party, quantity)) = row else {
+            return Ok(None);
+        };
+        let known = (
+            parse_id(&head)?,
+            BatchFacts {
+                party: parse_slug(&party)?,
+                quantity: quantity as u64,
+            },
+        );
+        self.heads.insert(batch, known.clone());
+        Ok(Some(known))
+    }
+
+    async fn party_exists(&mut self, slug: &Slug) -> Result<bool, StoreError> {
+        exists(
+            self.tx,
+            "SELECT 1 FROM parties WHERE slug = ?",
+            &[slug.as_str()],
+        )
+        .await
+    }
+
+    async fn shipment(&mut self, id: StatementId) -> Result<Option<ShipmentFacts>, StoreError> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT type, dest FROM events WHERE id = ?")
+                .bind(id.hex())
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        row.map(|(t, dest)| shipment_facts(&t, dest.as_deref()))
+            .transpose()
+    }
+
+    async fn holdings(&mut self, span: UnitRange) -> Result<Vec<Holding>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = ?1 AND first <= ?3 AND first >= \
+             COALESCE((SELECT MAX(first) FROM holdings WHERE batch = ?1 AND first <= ?2), 0) ORDER BY first"
+        ))
+        .bind(span.batch.hex())
+        .bind(span.first.saturating_sub(1) as i64)
+        .bind(span.last.saturating_add(1) as i64)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(holding).collect()
+    }
 }
 
 /// The containers named in the JSON array `?` and everything inside them.
@@ -518,14 +513,9 @@ pub(super) const TREE_CONTAINERS: &str =
 pub(super) const TREE_UNITS: &str =
     "SELECT u.sscc, u.batch, u.first, u.last FROM t CROSS JOIN container_units u ON u.sscc = t.sscc";
 
-/// The containers an event names and everything inside them.
-async fn load_tree(tx: &mut SqliteConnection, ev: &EventStatement) -> Result<Tree, StoreError> {
-    let roots: Vec<&str> = ev
-        .containers
-        .iter()
-        .chain(&ev.parent)
-        .map(|s| s.as_str())
-        .collect();
+/// Some containers and everything inside them.
+async fn load_tree(tx: &mut SqliteConnection, roots: &[Sscc]) -> Result<Tree, StoreError> {
+    let roots: Vec<&str> = roots.iter().map(|s| s.as_str()).collect();
     let roots = serde_json::to_string(&roots).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let rows: Vec<(String, Option<String>)> =
         sqlx::query_as(&format!("{TREE_CTE} {TREE_CONTAINERS}"))
@@ -538,33 +528,6 @@ async fn load_tree(tx: &mut SqliteConnection, ev: &EventStatement) -> Result<Tre
             .fetch_all(&mut *tx)
             .await?;
     crate::store::tree_from_rows(rows, units)
-}
-
-/// The holdings of everything inside a container on record.
-async fn contents_held(
-    tx: &mut SqliteConnection,
-    parent: &Sscc,
-    tree: &aggregation::Tree,
-) -> Result<Vec<Holding>, StoreError> {
-    let ranges = match aggregation::expand(std::slice::from_ref(parent), tree) {
-        Ok(r) => r,
-        Err(e) => return Err(StoreError::Corrupt(e.to_string())),
-    };
-    let mut out = Vec::new();
-    for r in ranges {
-        let rows = sqlx::query(&format!(
-            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = ? AND first <= ? AND last >= ?"
-        ))
-        .bind(r.batch.hex())
-        .bind(r.last as i64)
-        .bind(r.first as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
-            out.push(holding(row)?);
-        }
-    }
-    Ok(out)
 }
 
 /// Containers that already hold any of these units.

@@ -65,6 +65,15 @@ impl Runs {
         }
     }
 
+    /// The runs [`Runs::around`] finds, in order: what a store reads for one span.
+    pub(super) fn span(&self, first: u64, last: u64) -> Vec<Holding> {
+        let mut keys = Vec::new();
+        self.around(first, last, (), &mut keys);
+        keys.iter()
+            .filter_map(|((), f)| self.get(*f).cloned())
+            .collect()
+    }
+
     /// The run starting at `first`.
     pub(super) fn get(&self, first: u64) -> Option<&Holding> {
         match self {

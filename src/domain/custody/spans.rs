@@ -22,7 +22,7 @@ use crate::domain::statement::{BatchId, UnitRange};
 /// each joined range starts at or before `first - 1`, which is inside the
 /// reach of the one before it, so the per-range reads cover the span's read
 /// without a gap and nothing beyond it.
-pub(crate) fn read_spans(ranges: &[UnitRange]) -> Vec<UnitRange> {
+pub fn read_spans(ranges: &[UnitRange]) -> Vec<UnitRange> {
     let mut sorted = ranges.to_vec();
     sorted.sort();
     let mut out: Vec<UnitRange> = Vec::with_capacity(sorted.len());
@@ -39,7 +39,7 @@ pub(crate) fn read_spans(ranges: &[UnitRange]) -> Vec<UnitRange> {
 
 /// The rows read for `spans` (see [`read_spans`]) as reading `ranges` one
 /// by one would have listed them: in the order of the ranges, each row once.
-pub(crate) fn as_read_per_range(ranges: &[UnitRange], rows: Vec<Holding>) -> Vec<Holding> {
+pub fn as_read_per_range(ranges: &[UnitRange], rows: Vec<Holding>) -> Vec<Holding> {
     let mut by_batch: HashMap<BatchId, Vec<Holding>> = HashMap::new();
     for h in rows {
         by_batch.entry(h.range.batch).or_default().push(h);
