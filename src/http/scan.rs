@@ -1085,7 +1085,8 @@ async fn post_feedback(st: ScanApp, req: Request) -> Response {
         .feedback_count(&path, scanner.day, &scanner.hash)
         .await
     {
-        Ok((mine, all)) if mine < FEEDBACK_PER_DEVICE_DAY && all < FEEDBACK_PER_UNIT_DAY => {}
+        Ok(crate::store::FeedbackToday { mine, all })
+            if mine < FEEDBACK_PER_DEVICE_DAY && all < FEEDBACK_PER_UNIT_DAY => {}
         Ok(_) => {
             return refuse(
                 StatusCode::TOO_MANY_REQUESTS,

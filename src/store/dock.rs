@@ -81,19 +81,75 @@ pub(crate) fn dock_unique(e: sqlx::Error, user: &DockUser) -> super::StoreError 
     }
 }
 
-/// A `dock_stations` row as selected by both stores.
-pub(crate) type StationRow = (i64, String, String, String, String, String, i64);
+/// Selects a [`StationRow`] from `dock_stations`; the caller adds the filter.
+pub(crate) const STATION_SELECT: &str =
+    "SELECT id, party, public_key, key_id, label, requested_by, created FROM dock_stations";
 
-/// Parses a `dock_stations` row.
-pub(crate) fn pending_row(row: StationRow) -> Result<PendingStation, super::StoreError> {
-    let (id, party, public_key, key_id, label, requested_by, created) = row;
-    Ok(PendingStation {
-        id,
-        party: super::parse_slug(&party)?,
-        public_key,
-        key_id,
-        label,
-        requested_by,
-        created,
-    })
+/// A `dock_stations` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StationRow {
+    id: i64,
+    party: String,
+    public_key: String,
+    key_id: String,
+    label: String,
+    requested_by: String,
+    created: i64,
+}
+
+impl TryFrom<StationRow> for PendingStation {
+    type Error = super::StoreError;
+    fn try_from(r: StationRow) -> Result<Self, super::StoreError> {
+        Ok(PendingStation {
+            id: r.id,
+            party: super::parse_slug(&r.party)?,
+            public_key: r.public_key,
+            key_id: r.key_id,
+            label: r.label,
+            requested_by: r.requested_by,
+            created: r.created,
+        })
+    }
+}
+
+/// A `dock_users` row (without its creation time).
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    party: String,
+    name: String,
+    password_hash: String,
+}
+
+impl TryFrom<UserRow> for DockUser {
+    type Error = super::StoreError;
+    fn try_from(r: UserRow) -> Result<Self, super::StoreError> {
+        Ok(DockUser {
+            party: super::parse_slug(&r.party)?,
+            name: r.name,
+            password_hash: r.password_hash,
+        })
+    }
+}
+
+/// A `dock_sessions` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id_hash: String,
+    party: String,
+    name: String,
+    csrf: String,
+    expires: i64,
+}
+
+impl TryFrom<SessionRow> for DockSession {
+    type Error = super::StoreError;
+    fn try_from(r: SessionRow) -> Result<Self, super::StoreError> {
+        Ok(DockSession {
+            id_hash: r.id_hash,
+            party: super::parse_slug(&r.party)?,
+            name: r.name,
+            csrf: r.csrf,
+            expires: r.expires,
+        })
+    }
 }

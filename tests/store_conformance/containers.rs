@@ -6,7 +6,7 @@ use suyuan::domain::custody::{CustodyError, Disposition as D};
 use suyuan::domain::party::PartyKind;
 use suyuan::domain::statement::{BatchId, EventStatement, EventType as T, StatementId, UnitRange};
 use suyuan::formats::gs1::Sscc;
-use suyuan::store::{DynStore, StoreError};
+use suyuan::store::{BatchContainer, DynStore, StoreError};
 
 use crate::fixtures::*;
 use crate::Db;
@@ -179,20 +179,21 @@ pub async fn pack_ship_receive_unpack(db: Db) {
         [case2.clone(), pallet.clone()]
     );
     assert!(store.unit_containers(&a, 50).await.unwrap().is_empty());
+    let inside = |sscc: &Sscc, units| BatchContainer {
+        sscc: sscc.to_string(),
+        parent: Some(pallet.to_string()),
+        units,
+    };
     assert_eq!(
         store.batch_containers(&a).await.unwrap(),
         [
-            (case1.to_string(), Some(pallet.to_string()), range(a, 0, 9)),
-            (
-                case2.to_string(),
-                Some(pallet.to_string()),
-                range(a, 10, 19)
-            )
+            inside(&case1, range(a, 0, 9)),
+            inside(&case2, range(a, 10, 19))
         ]
     );
     assert_eq!(
         store.batch_containers(&b).await.unwrap(),
-        [(case2.to_string(), Some(pallet.to_string()), range(b, 0, 9))]
+        [inside(&case2, range(b, 0, 9))]
     );
 
     // One scan of the pallet ships everything inside it.
@@ -222,7 +223,7 @@ pub async fn pack_ship_receive_unpack(db: Db) {
         .await
         .unwrap()
         .into_iter()
-        .map(|(st, r)| (sid(&st.id), r))
+        .map(|e| (sid(&e.statement.id), e.units))
         .collect();
     assert_eq!(
         shipped.last().unwrap(),
@@ -257,7 +258,7 @@ pub async fn pack_ship_receive_unpack(db: Db) {
         store.unit_containers(&a, 5).await.unwrap(),
         std::slice::from_ref(&case1)
     );
-    assert_eq!(store.batch_containers(&a).await.unwrap()[0].1, None);
+    assert_eq!(store.batch_containers(&a).await.unwrap()[0].parent, None);
 
     // A case goes on alone, and is emptied at the shop.
     let mut ship = d
@@ -301,7 +302,7 @@ pub async fn pack_ship_receive_unpack(db: Db) {
         .await
         .unwrap()
         .into_iter()
-        .map(|(st, r)| (sid(&st.id), sorted(r)))
+        .map(|e| (sid(&e.statement.id), sorted(e.units)))
         .collect();
     assert_eq!(
         recalls,

@@ -599,8 +599,8 @@ pub async fn sale_return_recall_destroy(db: Db) {
     assert_eq!(recalls, [None, None, None, None, None, r, None, r, None]);
     let listed = store.recalls().await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].0.id, recall_st.id);
-    assert_eq!(listed[0].1, [c.r(25, 29), c.r(40, 49)]);
+    assert_eq!(listed[0].statement.id, recall_st.id);
+    assert_eq!(listed[0].units, [c.r(25, 29), c.r(40, 49)]);
 }
 
 pub async fn in_transit_by_shipment(db: Db) {
@@ -745,7 +745,7 @@ pub async fn trace_and_reports(db: Db) {
             .await
             .unwrap()
             .into_iter()
-            .map(|(st, ranges)| (sid(&st.id), ranges))
+            .map(|e| (sid(&e.statement.id), e.units))
             .collect::<Vec<_>>()
     };
     assert_eq!(
@@ -788,7 +788,7 @@ pub async fn trace_and_reports(db: Db) {
         .await
         .unwrap()
         .into_iter()
-        .map(|(st, ranges)| (sid(&st.id), ranges))
+        .map(|e| (sid(&e.statement.id), e.units))
         .collect();
     assert_eq!(recalls, [(recall, vec![range(d, 0, 9)])]);
     assert_eq!(seqs(store.unit_events(&a, 3).await.unwrap()).len(), 2);

@@ -4,6 +4,7 @@ use suyuan::domain::feedback::{Category, Feedback, FeedbackKind, NewFeedback};
 use suyuan::domain::party::{PartyKind, Slug};
 use suyuan::domain::scanlog::{ScanRecord, ScanStats};
 use suyuan::domain::time::Timestamp;
+use suyuan::store::{FeedbackTally, FeedbackToday};
 
 use crate::fixtures::*;
 use crate::Db;
@@ -98,9 +99,9 @@ pub async fn scans_and_stats(db: Db) {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|(unit, time, day, scanner)| {
-                    assert_eq!((day, scanner), (0, format!("{:032x}", 9)));
-                    (unit, time)
+                .map(|s| {
+                    assert_eq!((s.day, s.scanner), (0, format!("{:032x}", 9)));
+                    (s.unit, s.time)
                 })
                 .collect::<Vec<_>>()
         }
@@ -112,7 +113,7 @@ pub async fn scans_and_stats(db: Db) {
     assert_eq!(units("01/06901234567892/10/%E6%89%B9/").await, [own(4)]);
     let all = store.scans_with_prefix(UNIT).await.unwrap();
     assert_eq!(all.len(), 10);
-    let times: Vec<i64> = all.iter().map(|s| s.1).collect();
+    let times: Vec<i64> = all.iter().map(|s| s.time).collect();
     let mut sorted = times.clone();
     sorted.sort();
     assert_eq!(times, sorted, "oldest first");
@@ -235,34 +236,39 @@ pub async fn feedback(db: Db) {
     let unit = f1.unit.as_str();
     assert_eq!(
         store.feedback_count(unit, 20_000, "s1").await.unwrap(),
-        (2, 3)
+        FeedbackToday { mine: 2, all: 3 }
     );
     assert_eq!(
         store.feedback_count(unit, 20_000, "s2").await.unwrap(),
-        (1, 3)
+        FeedbackToday { mine: 1, all: 3 }
     );
     assert_eq!(
         store.feedback_count(unit, 20_000, "s9").await.unwrap(),
-        (0, 3)
+        FeedbackToday { mine: 0, all: 3 }
     );
     assert_eq!(
         store.feedback_count(unit, 20_001, "s1").await.unwrap(),
-        (1, 1)
+        FeedbackToday { mine: 1, all: 1 }
     );
     assert_eq!(
         store.feedback_count("other", 20_000, "s1").await.unwrap(),
-        (0, 0)
+        FeedbackToday { mine: 0, all: 0 }
     );
 
     // Per batch: (kind, category, how many), no category first.
+    let tally = |kind: &str, category: Option<&str>, count| FeedbackTally {
+        kind: kind.into(),
+        category: category.map(Into::into),
+        count,
+    };
     let f5 = new_feedback("s3", FeedbackKind::Feedback, None, 1_800_000_300);
     store.add_feedback(&f5, &both).await.unwrap();
     assert_eq!(
         store.feedback_counts(&bid(&"ab".repeat(32))).await.unwrap(),
         [
-            ("feedback".to_owned(), None, 2),
-            ("feedback".to_owned(), Some("packaging".to_owned()), 1),
-            ("return".to_owned(), Some("quality".to_owned()), 1),
+            tally("feedback", None, 2),
+            tally("feedback", Some("packaging"), 1),
+            tally("return", Some("quality"), 1),
         ]
     );
     assert!(store
