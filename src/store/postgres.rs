@@ -8,8 +8,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgConnection, PgPool};
 use std::time::Duration;
 
-use super::rows::{holding, unit_scans, ScannerDayRow, HOLDING_COLS, SCANNER_DAYS};
-use super::sql::{unique_to_exists, SqlBackend};
+use super::rows::{unit_scans, ScannerDayRow, SCANNER_DAYS};
+use super::sql::{unique_to_exists, SqlBackend, TxSql, Work};
 use super::*;
 use crate::domain::aggregation::Tree;
 use crate::domain::custody::{
@@ -109,25 +109,15 @@ async fn insert_holding(conn: &mut PgConnection, h: &Holding) -> Result<(), Stor
     .await?;
     Ok(())
 }
-#[async_trait]
 impl SqlBackend for PgStore {
     type Db = sqlx::Postgres;
 
-    fn reads(&self) -> &PgPool {
+    /// One pool for everything: every write is durable (`synchronous_commit = on`).
+    fn pool(&self, _: Work) -> &PgPool {
         &self.pool
     }
 
-    fn durable(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn plain(&self) -> &PgPool {
-        &self.pool
-    }
-
-    async fn begin_durable(&self) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, StoreError> {
-        Ok(self.pool.begin().await?)
-    }
+    const BEGIN_DURABLE: &'static str = "BEGIN";
 
     // Byte order, as SQLite sorts: a linguistic collation orders case and
     // punctuation its own way.
@@ -516,92 +506,25 @@ impl Reads for TxReads<'_> {
         &mut self,
         ranges: &[UnitRange],
     ) -> Result<Vec<(UnitRange, Sscc)>, StoreError> {
-        memberships(self.0, ranges).await
+        TxSql::<sqlx::Postgres>(self.0).memberships(ranges).await
     }
 
     async fn batch(
         &mut self,
         batch: BatchId,
     ) -> Result<Option<(StatementId, BatchFacts)>, StoreError> {
-        let row: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT h.head, b.party, b.quantity FROM batches b JOIN chain_heads h ON h.batch = b.id \
-             WHERE b.id = $1",
-        )
-        .bind(batch.hex())
-        .fetch_optional(&mut *self.0)
-        .await?;
-        row.map(|(head, party, quantity)| {
-            let facts = BatchFacts {
-                party: parse_slug(&party)?,
-                quantity: quantity as u64,
-            };
-            Ok((parse_id(&head)?, facts))
-        })
-        .transpose()
+        TxSql::<sqlx::Postgres>(self.0).batch(batch).await
     }
 
     async fn party_exists(&mut self, slug: &Slug) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query_scalar::<_, String>("SELECT slug FROM parties WHERE slug = $1")
-                .bind(slug.as_str())
-                .fetch_optional(&mut *self.0)
-                .await?
-                .is_some(),
-        )
+        TxSql::<sqlx::Postgres>(self.0).party_exists(slug).await
     }
 
     async fn shipment(&mut self, id: StatementId) -> Result<Option<ShipmentFacts>, StoreError> {
-        let row: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT type, dest FROM events WHERE id = $1")
-                .bind(id.hex())
-                .fetch_optional(&mut *self.0)
-                .await?;
-        row.map(|(t, dest)| shipment_facts(&t, dest.as_deref()))
-            .transpose()
+        TxSql::<sqlx::Postgres>(self.0).shipment(id).await
     }
 
     async fn holdings(&mut self, span: UnitRange) -> Result<Vec<Holding>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = $1 AND first <= $3 AND first >= \
-             COALESCE((SELECT MAX(first) FROM holdings WHERE batch = $1 AND first <= $2), 0) \
-             ORDER BY first"
-        ))
-        .bind(span.batch.hex())
-        .bind(span.first.saturating_sub(1) as i64)
-        .bind(span.last.saturating_add(1) as i64)
-        .fetch_all(&mut *self.0)
-        .await?;
-        rows.iter().map(holding).collect()
+        TxSql::<sqlx::Postgres>(self.0).holdings(span).await
     }
-}
-
-/// Containers that already hold any of these units.
-async fn memberships(
-    tx: &mut PgConnection,
-    objects: &[UnitRange],
-) -> Result<Vec<(UnitRange, crate::formats::gs1::Sscc)>, StoreError> {
-    let mut out = Vec::new();
-    for r in objects {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT sscc, first, last FROM container_units WHERE batch = $1 AND first <= $2 AND last >= $3",
-        )
-        .bind(r.batch.hex())
-        .bind(r.last as i64)
-        .bind(r.first as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (s, first, last) in rows {
-            let sscc = crate::formats::gs1::Sscc::parse(&s)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            out.push((
-                UnitRange {
-                    batch: r.batch,
-                    first: first as u64,
-                    last: last as u64,
-                },
-                sscc,
-            ));
-        }
-    }
-    Ok(out)
 }

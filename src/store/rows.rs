@@ -252,14 +252,6 @@ pub(crate) fn unit_scans(rows: Vec<ScannerDayRow>) -> HashMap<String, UnitScans>
         .collect()
 }
 
-/// Decodes one `holdings` row (the append paths read them inside their transactions).
-pub(crate) fn holding<'r, R: sqlx::Row>(row: &'r R) -> Result<Holding, StoreError>
-where
-    HoldingRow: sqlx::FromRow<'r, R>,
-{
-    <HoldingRow as sqlx::FromRow<R>>::from_row(row)?.try_into()
-}
-
 /// Builds the domain's container tree from container and membership rows.
 pub(crate) fn tree(
     containers: Vec<ContainerRow>,

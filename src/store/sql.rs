@@ -12,31 +12,35 @@
 //! they are stated where the generic code needs them.
 
 use async_trait::async_trait;
-use sqlx::{
-    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Transaction, Type,
-};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 use std::collections::{BTreeMap, HashMap};
 
 use super::rows::*;
 use super::*;
 use crate::domain::statement::UnitRange;
 
+/// What a pool is for: SQLite keeps one per kind of work, PostgreSQL one for all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Work {
+    /// Reads (a read-only pool on SQLite).
+    Read,
+    /// Durable writes beside the append path: parties, tokens, checkpoints.
+    Durable,
+    /// Rows that are not evidence (salts, secrets, feedback, dock rows), and
+    /// the reads that must see those writes at once.
+    Plain,
+}
+
 /// A database the shared queries run on: its pools by kind of work, and its dialect.
-#[async_trait]
 pub(crate) trait SqlBackend: Send + Sync {
     /// The sqlx driver.
     type Db: Database;
-    /// Reads (a read-only pool on SQLite).
-    fn reads(&self) -> &Pool<Self::Db>;
-    /// Durable writes beside the append path: parties, tokens, checkpoints.
-    fn durable(&self) -> &Pool<Self::Db>;
-    /// Rows that are not evidence (salts, secrets, feedback, dock rows), and
-    /// the reads that must see those writes at once.
-    fn plain(&self) -> &Pool<Self::Db>;
-    /// Opens a transaction on [`SqlBackend::durable`] that reads before it
-    /// writes (SQLite takes the write lock first, so it waits instead of failing).
-    async fn begin_durable(&self) -> Result<Transaction<'_, Self::Db>, StoreError>;
+    /// The pool for this kind of work.
+    fn pool(&self, work: Work) -> &Pool<Self::Db>;
 
+    /// Opens a transaction on the durable pool that reads before it writes
+    /// (SQLite takes the write lock first, so it waits instead of failing).
+    const BEGIN_DURABLE: &'static str;
     /// Follows a text column in `ORDER BY` to sort it in byte order.
     const BYTE_ORDER: &'static str;
     /// One row (`n`, `packed`) packing the leaves from `$1` on, at most `$2` (see `page`).
@@ -86,7 +90,10 @@ where
     ) -> Result<(), StoreError> {
         let party_taken = || format!("party \"{}\" is already registered", party.slug);
         let key_taken = || "that public key is already registered".to_string();
-        let mut tx = self.begin_durable().await?;
+        let mut tx = self
+            .pool(Work::Durable)
+            .begin_with(B::BEGIN_DURABLE)
+            .await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT slug FROM parties WHERE slug = $1")
             .bind(party.slug.as_str())
             .fetch_optional(&mut *tx)
@@ -140,7 +147,7 @@ where
             .bind(hash)
             .bind(party.map(|p| p.as_str()))
             .bind(Timestamp::now().to_string())
-            .execute(self.durable())
+            .execute(self.pool(Work::Durable))
             .await?;
         Ok(())
     }
@@ -149,7 +156,7 @@ where
         let row: Option<(Option<String>,)> =
             sqlx::query_as("SELECT party FROM tokens WHERE hash = $1")
                 .bind(hash)
-                .fetch_optional(self.reads())
+                .fetch_optional(self.pool(Work::Read))
                 .await?;
         match row {
             None => Ok(None),
@@ -160,7 +167,7 @@ where
 
     async fn has_admin(&self) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE party IS NULL")
-            .fetch_one(self.reads())
+            .fetch_one(self.pool(Work::Read))
             .await?;
         Ok(n > 0)
     }
@@ -169,7 +176,7 @@ where
         let row: Option<PartyRow> =
             sqlx::query_as("SELECT slug, name, kind, gln FROM parties WHERE slug = $1")
                 .bind(slug)
-                .fetch_optional(self.reads())
+                .fetch_optional(self.pool(Work::Read))
                 .await?;
         row.map(Party::try_from).transpose()
     }
@@ -179,14 +186,16 @@ where
             "SELECT slug, name, kind, gln FROM parties ORDER BY slug{}",
             B::BYTE_ORDER
         );
-        let rows: Vec<PartyRow> = sqlx::query_as(&sql).fetch_all(self.reads()).await?;
+        let rows: Vec<PartyRow> = sqlx::query_as(&sql)
+            .fetch_all(self.pool(Work::Read))
+            .await?;
         convert(rows)
     }
 
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let row: Option<KeyRow> = sqlx::query_as(&format!("{KEY_SELECT} WHERE k.key_id = $1"))
             .bind(key_id)
-            .fetch_optional(self.reads())
+            .fetch_optional(self.pool(Work::Read))
             .await?;
         row.map(KeyRecord::try_from).transpose()
     }
@@ -196,7 +205,7 @@ where
             "{KEY_SELECT} WHERE k.party = $1 ORDER BY k.key_id"
         ))
         .bind(party.as_str())
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         convert(rows)
     }
@@ -223,7 +232,7 @@ where
     for v in values {
         q = q.bind(*v);
     }
-    q.fetch_optional(b.reads())
+    q.fetch_optional(b.pool(Work::Read))
         .await?
         .map(BatchRow::try_from)
         .transpose()
@@ -248,7 +257,7 @@ where
         Ok(
             sqlx::query_as(&format!("{STATEMENT} FROM statements s WHERE s.id = $1"))
                 .bind(id)
-                .fetch_optional(self.reads())
+                .fetch_optional(self.pool(Work::Read))
                 .await?,
         )
     }
@@ -263,7 +272,7 @@ where
         ))
         .bind(from)
         .bind(limit)
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?)
     }
 
@@ -271,7 +280,7 @@ where
         let (n, packed): (i64, String) = sqlx::query_as(B::STATEMENT_PAGE)
             .bind(from)
             .bind(limit)
-            .fetch_one(self.reads())
+            .fetch_one(self.pool(Work::Read))
             .await?;
         StatementPage::unpack(packed, n as usize)
     }
@@ -300,7 +309,7 @@ where
         for b in batches {
             q = q.bind(b.hex());
         }
-        let rows = q.fetch_all(self.reads()).await?;
+        let rows = q.fetch_all(self.pool(Work::Read)).await?;
         rows.iter()
             .map(|(b, h)| Ok((parse_id(b)?, parse_id(h)?)))
             .collect()
@@ -313,7 +322,7 @@ where
         ))
         .bind(batch.hex())
         .bind(index as i64)
-        .fetch_optional(self.reads())
+        .fetch_optional(self.pool(Work::Read))
         .await?;
         Ok(row
             .map(Holding::try_from)
@@ -333,7 +342,7 @@ where
         )
         .bind(batch.hex())
         .bind(index as i64)
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?)
     }
 
@@ -342,7 +351,7 @@ where
             "SELECT {HOLDING_COLS} FROM holdings WHERE holder = $1 OR dest = $1 ORDER BY batch, first"
         ))
         .bind(party.as_str())
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         convert(rows)
     }
@@ -352,7 +361,7 @@ where
             "SELECT {HOLDING_COLS} FROM holdings WHERE batch = $1 ORDER BY first"
         ))
         .bind(batch.hex())
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         convert(rows)
     }
@@ -363,7 +372,7 @@ where
              ORDER BY batch, first"
         ))
         .bind(shipment.hex())
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         convert(rows)
     }
@@ -374,7 +383,7 @@ where
              WHERE e.dest = $1 AND e.type IN ('shipping', 'returning') ORDER BY s.seq DESC"
         ))
         .bind(party.as_str())
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?)
     }
 
@@ -384,7 +393,7 @@ where
              WHERE e.shipment = $1 ORDER BY s.seq"
         ))
         .bind(shipment.hex())
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?)
     }
 
@@ -392,18 +401,18 @@ where
         let head: Option<(String, String)> =
             sqlx::query_as("SELECT party, packed_by FROM containers WHERE sscc = $1")
                 .bind(sscc.as_str())
-                .fetch_optional(self.reads())
+                .fetch_optional(self.pool(Work::Read))
                 .await?;
         let Some((party, packed_by)) = head else {
             return Ok(None);
         };
         let rows: Vec<ContainerRow> = sqlx::query_as(B::TREE_CONTAINERS)
             .bind(sscc.as_str())
-            .fetch_all(self.reads())
+            .fetch_all(self.pool(Work::Read))
             .await?;
         let units: Vec<ContainerUnitRow> = sqlx::query_as(B::TREE_UNITS)
             .bind(sscc.as_str())
-            .fetch_all(self.reads())
+            .fetch_all(self.pool(Work::Read))
             .await?;
         container_view(sscc, party, packed_by, &tree(rows, units)?)
     }
@@ -418,7 +427,7 @@ where
         )
         .bind(batch.hex())
         .bind(index as i64)
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         rows.iter()
             .map(|(s,)| Sscc::parse(s).map_err(|e| StoreError::Corrupt(e.to_string())))
@@ -433,7 +442,7 @@ where
         let ids: Vec<(String,)> = sqlx::query_as(B::SUPPLIER_LOT)
             .bind(supplier_lot)
             .bind(supplier)
-            .fetch_all(self.reads())
+            .fetch_all(self.pool(Work::Read))
             .await?;
         ids.iter().map(|(id,)| parse_id(id)).collect()
     }
@@ -444,7 +453,7 @@ where
              JOIN containers c ON c.sscc = u.sscc WHERE u.batch = $1 ORDER BY u.first",
         )
         .bind(batch.hex())
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         Ok(rows.into_iter().map(|r| r.of(*batch)).collect())
     }
@@ -454,13 +463,13 @@ where
             "{STATEMENT} FROM events e JOIN statements s ON s.id = e.id \
              WHERE e.type = 'recalling' ORDER BY s.seq"
         ))
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         let objects: Vec<EventObject> = sqlx::query_as(
             "SELECT o.event, o.batch, o.first, o.last FROM event_objects o \
              JOIN events e ON e.id = o.event WHERE e.type = 'recalling' ORDER BY o.batch, o.first",
         )
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         let mut by: HashMap<String, Vec<UnitRange>> = HashMap::new();
         for o in objects {
@@ -482,7 +491,7 @@ where
              JOIN statements s ON s.id = o.event WHERE o.batch = $1 ORDER BY s.seq, o.first",
         )
         .bind(batch.hex())
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         // Rows come in log order: consecutive rows of one event are its ranges.
         let mut out: Vec<EventUnits> = Vec::new();
@@ -506,7 +515,7 @@ where
              JOIN events e ON e.id = o.event WHERE e.party = $1 OR e.dest = $1) ORDER BY s.seq",
         )
         .bind(party.as_str())
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         ids.iter().map(|(id,)| parse_id(id)).collect()
     }
@@ -541,7 +550,7 @@ where
         )
         .bind(since.unwrap_or(i64::MAX))
         .bind(unit)
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         Ok(ScanStats {
             count: rows.iter().map(|r| r.0.max(0) as u64).sum(),
@@ -562,26 +571,26 @@ where
         )
         .bind(prefix.chars().count() as i64)
         .bind(prefix)
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?)
     }
 
     async fn day_salt(&self, day: i64, candidate: &str) -> Result<String, StoreError> {
         sqlx::query("DELETE FROM scan_salts WHERE day < $1")
             .bind(day)
-            .execute(self.plain())
+            .execute(self.pool(Work::Plain))
             .await?;
         sqlx::query(
             "INSERT INTO scan_salts (day, salt) VALUES ($1, $2) ON CONFLICT (day) DO NOTHING",
         )
         .bind(day)
         .bind(candidate)
-        .execute(self.plain())
+        .execute(self.pool(Work::Plain))
         .await?;
         Ok(
             sqlx::query_scalar("SELECT salt FROM scan_salts WHERE day = $1")
                 .bind(day)
-                .fetch_one(self.plain())
+                .fetch_one(self.pool(Work::Plain))
                 .await?,
         )
     }
@@ -592,18 +601,18 @@ where
         )
         .bind(name)
         .bind(candidate)
-        .execute(self.plain())
+        .execute(self.pool(Work::Plain))
         .await?;
         Ok(
             sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
                 .bind(name)
-                .fetch_one(self.plain())
+                .fetch_one(self.pool(Work::Plain))
                 .await?,
         )
     }
 
     async fn add_feedback(&self, fb: &NewFeedback, parties: &[Slug]) -> Result<i64, StoreError> {
-        let mut tx = self.plain().begin().await?;
+        let mut tx = self.pool(Work::Plain).begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO feedback (unit, batch, unit_index, time, day, scanner, kind, rating, \
              category, comment, contact, signature_ok) \
@@ -646,7 +655,7 @@ where
         )
         .bind(party.as_str())
         .bind(limit)
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?;
         Ok(rows.into_iter().map(Feedback::from).collect())
     }
@@ -664,7 +673,7 @@ where
         .bind(scanner)
         .bind(unit)
         .bind(day)
-        .fetch_one(self.plain())
+        .fetch_one(self.pool(Work::Plain))
         .await?)
     }
 
@@ -675,7 +684,7 @@ where
              GROUP BY kind, category ORDER BY kind{bytes}, category{bytes} NULLS FIRST"
         ))
         .bind(batch.hex())
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?)
     }
 }
@@ -698,7 +707,7 @@ where
     async fn log_size(&self) -> Result<i64, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT size FROM log_state WHERE id = 1")
-                .fetch_one(self.reads())
+                .fetch_one(self.pool(Work::Read))
                 .await?,
         )
     }
@@ -709,7 +718,7 @@ where
         )
         .bind(from)
         .bind(to)
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?)
     }
 
@@ -717,7 +726,7 @@ where
         Ok(sqlx::query_as(
             "SELECT size, root, note, verifier FROM checkpoints ORDER BY size DESC LIMIT 1",
         )
-        .fetch_optional(self.reads())
+        .fetch_optional(self.pool(Work::Read))
         .await?)
     }
 
@@ -731,7 +740,7 @@ where
         .bind(cp.note.as_str())
         .bind(cp.verifier.as_str())
         .bind(Timestamp::now().to_string())
-        .execute(self.durable())
+        .execute(self.pool(Work::Durable))
         .await?;
         Ok(())
     }
@@ -743,7 +752,7 @@ where
              UNION SELECT statement FROM revocations WHERE key_id = $1) ORDER BY s.seq"
         ))
         .bind(key_id)
-        .fetch_all(self.reads())
+        .fetch_all(self.pool(Work::Read))
         .await?)
     }
 }
@@ -772,7 +781,7 @@ where
         .bind(user.name.as_str())
         .bind(user.password_hash.as_str())
         .bind(now)
-        .execute(self.plain())
+        .execute(self.pool(Work::Plain))
         .await
         .map_err(|e| dock::dock_unique(e, user))?;
         Ok(())
@@ -788,7 +797,7 @@ where
         )
         .bind(party)
         .bind(name)
-        .fetch_optional(self.plain())
+        .fetch_optional(self.pool(Work::Plain))
         .await?;
         row.map(dock::DockUser::try_from).transpose()
     }
@@ -796,7 +805,7 @@ where
     async fn add_dock_session(&self, s: &dock::DockSession, now: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM dock_sessions WHERE expires < $1")
             .bind(now)
-            .execute(self.plain())
+            .execute(self.pool(Work::Plain))
             .await?;
         sqlx::query(
             "INSERT INTO dock_sessions (id_hash, party, name, csrf, expires) VALUES ($1, $2, $3, $4, $5)",
@@ -806,7 +815,7 @@ where
         .bind(s.name.as_str())
         .bind(s.csrf.as_str())
         .bind(s.expires)
-        .execute(self.plain())
+        .execute(self.pool(Work::Plain))
         .await?;
         Ok(())
     }
@@ -822,7 +831,7 @@ where
         )
         .bind(id_hash)
         .bind(now)
-        .fetch_optional(self.plain())
+        .fetch_optional(self.pool(Work::Plain))
         .await?;
         row.map(dock::DockSession::try_from).transpose()
     }
@@ -830,7 +839,7 @@ where
     async fn delete_dock_session(&self, id_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM dock_sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(self.plain())
+            .execute(self.pool(Work::Plain))
             .await?;
         Ok(())
     }
@@ -850,12 +859,12 @@ where
         .bind(st.label.as_str())
         .bind(st.requested_by.as_str())
         .bind(st.created)
-        .execute(self.plain())
+        .execute(self.pool(Work::Plain))
         .await?;
         let row: dock::StationRow =
             sqlx::query_as(&format!("{} WHERE public_key = $1", dock::STATION_SELECT))
                 .bind(st.public_key.as_str())
-                .fetch_one(self.plain())
+                .fetch_one(self.pool(Work::Plain))
                 .await?;
         dock::PendingStation::try_from(row)
     }
@@ -864,7 +873,7 @@ where
         let row: Option<dock::StationRow> =
             sqlx::query_as(&format!("{} WHERE id = $1", dock::STATION_SELECT))
                 .bind(id)
-                .fetch_optional(self.plain())
+                .fetch_optional(self.pool(Work::Plain))
                 .await?;
         row.map(dock::PendingStation::try_from).transpose()
     }
@@ -875,7 +884,7 @@ where
             dock::STATION_SELECT
         ))
         .bind(party.as_str())
-        .fetch_all(self.plain())
+        .fetch_all(self.pool(Work::Plain))
         .await?;
         convert(rows)
     }
@@ -887,8 +896,117 @@ where
         );
         let rows: Vec<(String,)> = sqlx::query_as(&sql)
             .bind(party.as_str())
-            .fetch_all(self.plain())
+            .fetch_all(self.pool(Work::Plain))
             .await?;
         Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+}
+
+/// The custody engine's reads inside an append's transaction that both
+/// databases answer alike; each store's `Reads` adds what is its own (the
+/// container walk, SQLite's head cache) around them.
+pub(crate) struct TxSql<'a, DB: Database>(pub &'a mut DB::Connection);
+
+impl<DB> TxSql<'_, DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB>,
+    for<'r> Option<String>: Decode<'r, DB>,
+    for<'r> i64: Decode<'r, DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    /// A batch's chain head and facts, if it is minted.
+    pub(crate) async fn batch(
+        &mut self,
+        batch: BatchId,
+    ) -> Result<Option<(StatementId, crate::domain::custody::BatchFacts)>, StoreError> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT h.head, b.party, b.quantity FROM batches b JOIN chain_heads h ON h.batch = b.id \
+             WHERE b.id = $1",
+        )
+        .bind(batch.hex())
+        .fetch_optional(&mut *self.0)
+        .await?;
+        row.map(|(head, party, quantity)| {
+            let facts = crate::domain::custody::BatchFacts {
+                party: parse_slug(&party)?,
+                quantity: quantity as u64,
+            };
+            Ok((parse_id(&head)?, facts))
+        })
+        .transpose()
+    }
+
+    /// Whether a party is registered.
+    pub(crate) async fn party_exists(&mut self, slug: &Slug) -> Result<bool, StoreError> {
+        let found: Option<(String,)> = sqlx::query_as("SELECT slug FROM parties WHERE slug = $1")
+            .bind(slug.as_str())
+            .fetch_optional(&mut *self.0)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// The type and receiver of an event named as a shipment.
+    pub(crate) async fn shipment(
+        &mut self,
+        id: StatementId,
+    ) -> Result<Option<crate::domain::custody::ShipmentFacts>, StoreError> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT type, dest FROM events WHERE id = $1")
+                .bind(id.hex())
+                .fetch_optional(&mut *self.0)
+                .await?;
+        row.map(|(t, dest)| shipment_facts(&t, dest.as_deref()))
+            .transpose()
+    }
+
+    /// The holding rows a span overlaps and one neighbour on each side (see `custody::Reads::holdings`).
+    pub(crate) async fn holdings(&mut self, span: UnitRange) -> Result<Vec<Holding>, StoreError> {
+        let rows: Vec<HoldingRow> = sqlx::query_as(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = $1 AND first <= $3 AND first >= \
+             COALESCE((SELECT MAX(first) FROM holdings WHERE batch = $1 AND first <= $2), 0) \
+             ORDER BY first"
+        ))
+        .bind(span.batch.hex())
+        .bind(span.first.saturating_sub(1) as i64)
+        .bind(span.last.saturating_add(1) as i64)
+        .fetch_all(&mut *self.0)
+        .await?;
+        convert(rows)
+    }
+
+    /// Stored container memberships overlapping any of `ranges`: the row's range and its container.
+    pub(crate) async fn memberships(
+        &mut self,
+        ranges: &[UnitRange],
+    ) -> Result<Vec<(UnitRange, Sscc)>, StoreError> {
+        let mut out = Vec::new();
+        for r in ranges {
+            let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT sscc, first, last FROM container_units \
+                 WHERE batch = $1 AND first <= $2 AND last >= $3",
+            )
+            .bind(r.batch.hex())
+            .bind(r.last as i64)
+            .bind(r.first as i64)
+            .fetch_all(&mut *self.0)
+            .await?;
+            for (s, first, last) in rows {
+                let sscc = Sscc::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let range = UnitRange {
+                    batch: r.batch,
+                    first: first as u64,
+                    last: last as u64,
+                };
+                out.push((range, sscc));
+            }
+        }
+        Ok(out)
     }
 }

@@ -14,8 +14,8 @@ use super::*;
 use crate::app::cache::Generations;
 use crate::domain::scanlog::UnitScans;
 
-use super::rows::{holding, unit_scans, ScannerDayRow, HOLDING_COLS, SCANNER_DAYS};
-use super::sql::SqlBackend;
+use super::rows::{unit_scans, ScannerDayRow, SCANNER_DAYS};
+use super::sql::{SqlBackend, Work};
 use writer::{Job, Reply, GROUP_MAX};
 
 mod checkpoint;
@@ -204,26 +204,22 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
 impl SqlBackend for SqliteStore {
     type Db = sqlx::Sqlite;
 
-    fn reads(&self) -> &SqlitePool {
-        &self.read
+    fn pool(&self, work: Work) -> &SqlitePool {
+        match work {
+            Work::Read => &self.read,
+            // The writer's connection: synchronous=FULL.
+            Work::Durable => &self.write,
+            // Scans and feedback (issue 5) and dock rows (issue 6): not
+            // statements, so no fsync each (see `scans`).
+            Work::Plain => &self.scans,
+        }
     }
 
-    fn durable(&self) -> &SqlitePool {
-        &self.write
-    }
-
-    fn plain(&self) -> &SqlitePool {
-        &self.scans
-    }
-
-    async fn begin_durable(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
-        // IMMEDIATE, as for append groups (see `writer::commit_group`).
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
-    }
+    // IMMEDIATE, as for append groups (see `writer::commit_group`).
+    const BEGIN_DURABLE: &'static str = "BEGIN IMMEDIATE";
 
     const BYTE_ORDER: &'static str = "";
 
