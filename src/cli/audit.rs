@@ -338,6 +338,10 @@ pub async fn audit(args: AuditArgs) -> Result<()> {
         read += rows.len() as u64;
     }
     bar.finish_and_clear();
+    let compared = match &source {
+        Source::Db(store) => compare_recorded(store, &mut auditor).await?,
+        _ => None,
+    };
     let seen = auditor.finish(note.as_deref(), &verifier, last_seen.as_ref());
     let size = auditor.size();
     let findings = auditor.findings().to_vec();
@@ -356,6 +360,15 @@ pub async fn audit(args: AuditArgs) -> Result<()> {
             seen.as_ref().map_or(0, |s| s.size),
             verifier
         );
+        match compared {
+            Some(Some(n)) => println!(
+                "recorded state: the chain heads and holdings of all {n} batches match the replay"
+            ),
+            Some(None) => println!(
+                "recorded state not compared: the log grew during the audit (run it again on a quiet server to compare)"
+            ),
+            None => {}
+        }
         return Ok(());
     }
     for f in &findings {
@@ -365,6 +378,21 @@ pub async fn audit(args: AuditArgs) -> Result<()> {
         "audit failed: {} finding(s) over {size} statements",
         findings.len()
     )
+}
+
+/// Compares every batch's stored chain head and holdings with the replay.
+/// `Some(Some(batches))` when compared, `Some(None)` when the log grew during
+/// the audit (the store's rows would include events the replay has not seen).
+async fn compare_recorded(
+    store: &suyuan::store::DynStore,
+    auditor: &mut Auditor,
+) -> Result<Option<Option<usize>>> {
+    let heads = store.all_heads().await?;
+    let rows = store.all_holdings().await?;
+    if store.log_size().await? as u64 != auditor.size() {
+        return Ok(Some(None));
+    }
+    Ok(Some(Some(auditor.check_recorded(&heads, &rows))))
 }
 
 /// `suyuan export --batch ID --out FILE`.

@@ -250,6 +250,10 @@ pub trait QueryStore: Send + Sync {
     async fn holdings_of(&self, party: &Slug) -> Result<Vec<Holding>, StoreError>;
     /// Every holding of a batch.
     async fn holdings_of_batch(&self, batch: &BatchId) -> Result<Vec<Holding>, StoreError>;
+    /// Every holding row, ordered by batch and first unit (the audit's comparison).
+    async fn all_holdings(&self) -> Result<Vec<Holding>, StoreError>;
+    /// The chain head of every batch (the audit's comparison).
+    async fn all_heads(&self) -> Result<BTreeMap<BatchId, StatementId>, StoreError>;
     /// Units still in transit under a shipping or returning event.
     async fn in_shipment(&self, shipment: &StatementId) -> Result<Vec<Holding>, StoreError>;
     /// Shipping and returning events addressed to a party, newest first.

@@ -124,6 +124,10 @@ async fn a_clean_log_passes_over_the_database_and_over_http() {
     let (code, out) = audit_db(&s).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("audit ok: 6 statements"), "{out}");
+    assert!(
+        out.contains("chain heads and holdings of all 1 batches match the replay"),
+        "{out}"
+    );
     let state = s.state.path().join("http-state.json");
     let (code, out) = run(&[
         "audit",
@@ -137,6 +141,31 @@ async fn a_clean_log_passes_over_the_database_and_over_http() {
     assert_eq!(code, 0, "{out}");
     // A second run checks consistency with the checkpoint the first one saw.
     assert_eq!(audit_db(&s).await.0, 0);
+}
+
+/// A holder rewritten in the holdings table (the signed log untouched): the
+/// scan page would tell a consumer the wrong story, so the audit compares the
+/// store's rows with its own replay of the same engine.
+#[tokio::test]
+async fn audit_catches_holdings_that_differ_from_the_replay() {
+    let s = scene().await;
+    let raw = RawDb::open(&s.app.db_url, true).await;
+    raw.execute("UPDATE holdings SET holder = 'acme-dairy' WHERE holder = 'north-wholesale'")
+        .await
+        .unwrap();
+    let (code, out) = audit_db(&s).await;
+    assert_caught(code, &out, &["recorded"]);
+    assert!(out.contains("stored holdings of batch"), "{out}");
+    // A chain head moved back behind the log's back is caught too.
+    let s = scene().await;
+    let raw = RawDb::open(&s.app.db_url, true).await;
+    unguard(&raw, "chain_heads").await;
+    raw.execute("UPDATE chain_heads SET head = batch")
+        .await
+        .unwrap();
+    let (code, out) = audit_db(&s).await;
+    assert_caught(code, &out, &["recorded"]);
+    assert!(out.contains("stored chain head of batch"), "{out}");
 }
 
 #[tokio::test]

@@ -407,6 +407,17 @@ pub async fn holdings_split_and_merge(db: Db) {
             h(40, 99, "acme-foods", D::Active),
         ]
     );
+
+    // The audit's whole-database reads agree with the per-batch ones.
+    let other = c.factory.mint(store, "LOT-B", 5).await;
+    let mut all = store.holdings_of_batch(&batch).await.unwrap();
+    all.extend(store.holdings_of_batch(&other).await.unwrap());
+    all.sort_by_key(|x| (x.range.batch.hex(), x.range.first));
+    assert_eq!(store.all_holdings().await.unwrap(), all);
+    assert_eq!(
+        store.all_heads().await.unwrap(),
+        heads(store, &[batch, other]).await
+    );
 }
 
 pub async fn receiving_exceptions(db: Db) {

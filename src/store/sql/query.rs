@@ -163,6 +163,24 @@ where
         convert(rows)
     }
 
+    async fn all_holdings(&self) -> Result<Vec<Holding>, StoreError> {
+        let rows: Vec<HoldingRow> = sqlx::query_as(&format!(
+            "SELECT {HOLDING_COLS} FROM holdings ORDER BY batch, first"
+        ))
+        .fetch_all(self.pool(Work::Read))
+        .await?;
+        convert(rows)
+    }
+
+    async fn all_heads(&self) -> Result<BTreeMap<BatchId, StatementId>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT batch, head FROM chain_heads")
+            .fetch_all(self.pool(Work::Read))
+            .await?;
+        rows.iter()
+            .map(|(b, h)| Ok((parse_id(b)?, parse_id(h)?)))
+            .collect()
+    }
+
     async fn in_shipment(&self, shipment: &StatementId) -> Result<Vec<Holding>, StoreError> {
         let rows: Vec<HoldingRow> = sqlx::query_as(&format!(
             "SELECT {HOLDING_COLS} FROM holdings WHERE shipment = $1 AND disposition = 'in_transit' \

@@ -74,6 +74,14 @@ impl Runs {
             .collect()
     }
 
+    /// Every run, in order.
+    pub(super) fn all(&self) -> Vec<&Holding> {
+        match self {
+            Runs::Small(v) => v.iter().collect(),
+            Runs::Large(m) => m.values().collect(),
+        }
+    }
+
     /// The run starting at `first`.
     pub(super) fn get(&self, first: u64) -> Option<&Holding> {
         match self {
