@@ -9,9 +9,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-use crate::app::ledger::{serial_for, Ledger, SubmitError};
+use crate::app::ledger::{Ledger, SubmitError};
 use crate::client::draft_event;
 use crate::client::keystore::Keystore;
+use crate::domain::batch::serial_for;
 use crate::domain::keys::KeyRecord;
 use crate::domain::party::{PartyKind, Role, Slug};
 use crate::domain::statement::{

@@ -11,6 +11,10 @@ use super::statement::EventType;
 pub const MAX_COMMENT: usize = 2000;
 /// Longest contact (phone or e-mail) accepted, in characters.
 pub const MAX_CONTACT: usize = 100;
+/// Submissions about one unit from one device in one day.
+pub const PER_DEVICE_DAY: i64 = 5;
+/// Submissions about one unit from everyone in one day.
+pub const PER_UNIT_DAY: i64 = 100;
 
 /// What the consumer is sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -239,6 +243,20 @@ pub fn recipients(
     out
 }
 
+/// Whether one more submission about a unit is taken, given how many came
+/// today from this device (`mine`) and from everyone (`all`): a flood from
+/// one phone, or from many, must not bury the others.
+pub fn within_daily_limits(mine: i64, all: i64) -> bool {
+    mine < PER_DEVICE_DAY && all < PER_UNIT_DAY
+}
+
+/// Whether a submission of this kind may be sent about the unit: feedback
+/// always, a return or exchange request only for a returnable unit (see
+/// [`super::sale::returnable`]) that a shop sold.
+pub fn may_send(kind: FeedbackKind, returnable: bool, seller: Option<&Slug>) -> bool {
+    kind == FeedbackKind::Feedback || (returnable && seller.is_some())
+}
+
 /// Feedback as a party reads it (no device hash, text as stored: HTML-escaped).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Feedback {
@@ -372,6 +390,25 @@ mod tests {
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
         assert_eq!(escape_html("奶粉很好"), "奶粉很好");
+    }
+
+    #[test]
+    fn floods_are_cut_per_device_and_per_unit() {
+        assert!(within_daily_limits(0, 0));
+        assert!(within_daily_limits(PER_DEVICE_DAY - 1, PER_UNIT_DAY - 1));
+        assert!(!within_daily_limits(PER_DEVICE_DAY, 0));
+        assert!(!within_daily_limits(0, PER_UNIT_DAY));
+    }
+
+    #[test]
+    fn returns_need_a_returnable_unit_and_its_seller() {
+        let shop = s("shop-b2");
+        for kind in [FeedbackKind::Return, FeedbackKind::Exchange] {
+            assert!(may_send(kind, true, Some(&shop)));
+            assert!(!may_send(kind, false, Some(&shop)));
+            assert!(!may_send(kind, true, None));
+        }
+        assert!(may_send(FeedbackKind::Feedback, false, None));
     }
 
     #[test]

@@ -137,6 +137,21 @@ impl Role {
     }
 }
 
+/// Checks a party's GLN-13 (GS1 Global Location Number): 13 digits, the
+/// last the GS1 check digit of the other twelve.
+pub fn check_gln(gln: &str) -> Result<(), String> {
+    let digits = gln.len() == 13 && gln.bytes().all(|b| b.is_ascii_digit());
+    if !digits {
+        return Err(format!("gln \"{gln}\" must be 13 digits"));
+    }
+    let expected = crate::formats::gs1::check_digit(&gln[..12]);
+    let found = gln.as_bytes()[12] - b'0';
+    if expected != found {
+        return Err(format!("GLN check digit is {expected}, given {found}"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +174,28 @@ mod tests {
             assert_eq!(Role::parse(r).unwrap().as_str(), r);
         }
         assert!(Role::parse("admin").is_err());
+    }
+
+    #[test]
+    fn glns_need_13_digits_and_their_check_digit() {
+        // GS1's own example GLN.
+        assert_eq!(check_gln("0614141000036"), Ok(()));
+        assert_eq!(
+            check_gln("0614141000037"),
+            Err("GLN check digit is 6, given 7".into())
+        );
+        for bad in [
+            "061414100003",
+            "06141410000366",
+            "061414100003x",
+            "",
+            "０614141000036",
+        ] {
+            assert_eq!(
+                check_gln(bad),
+                Err(format!("gln \"{bad}\" must be 13 digits")),
+                "{bad}"
+            );
+        }
     }
 }

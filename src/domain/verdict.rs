@@ -80,10 +80,7 @@ pub fn decide(f: &ScanFacts) -> (Verdict, Option<SuspectReason>) {
     if f.expires.is_some_and(|e| f.today > e) {
         return (Verdict::Expired, None);
     }
-    let sold = matches!(
-        f.disposition,
-        Some(Disposition::RetailSold | Disposition::Returned)
-    );
+    let sold = f.disposition.is_some_and(super::sale::is_sold);
     if sold && f.scanners_after_sale > MANY_SCANNERS {
         return (Verdict::Suspect, Some(SuspectReason::ManyScanners));
     }

@@ -10,13 +10,12 @@
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-use crate::app::ledger::serial_for;
+use crate::domain::batch::serial_for;
 use crate::domain::statement::{
     BatchId, BatchStatement, EventStatement, EventType, Resolution, UnitRange,
 };
 use crate::domain::time::Timestamp;
 use crate::formats::gs1::{Key, Serial, Sscc};
-use crate::store::StoredStatement;
 
 /// The GS1 EPCIS 2.0 JSON-LD context.
 pub const GS1_CONTEXT: &str = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld";
@@ -74,26 +73,27 @@ pub struct Record {
 }
 
 impl Record {
-    /// Parses a stored batch record or event (JSON with `sig`).
-    pub fn parse(st: &StoredStatement) -> Result<Record, EpcisError> {
+    /// Parses a stored batch record or event: its id, leaf index, kind
+    /// (`batch` or `event`) and JSON as stored (with `sig`).
+    pub fn parse(id: &str, seq: i64, kind: &str, json: &str) -> Result<Record, EpcisError> {
         let err = |why: String| EpcisError::Parse {
-            id: st.id.clone(),
+            id: id.to_owned(),
             why,
         };
-        let mut v: Value = serde_json::from_str(&st.json).map_err(|e| err(e.to_string()))?;
+        let mut v: Value = serde_json::from_str(json).map_err(|e| err(e.to_string()))?;
         let sig = v
             .as_object_mut()
             .and_then(|o| o.remove("sig"))
             .and_then(|s| s.as_str().map(str::to_owned))
             .ok_or_else(|| err("no \"sig\"".into()))?;
-        let body = match st.kind.as_str() {
+        let body = match kind {
             "batch" => Body::Batch(serde_json::from_value(v).map_err(|e| err(e.to_string()))?),
             "event" => Body::Event(serde_json::from_value(v).map_err(|e| err(e.to_string()))?),
             other => return Err(err(format!("kind \"{other}\" is not exported"))),
         };
         Ok(Record {
-            id: st.id.clone(),
-            seq: st.seq,
+            id: id.to_owned(),
+            seq,
             sig,
             body,
         })

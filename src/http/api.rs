@@ -12,9 +12,11 @@ use serde_json::{json, Value};
 use super::auth::{new_token, token_hash, Auth};
 use super::error::ApiError;
 use super::{AppState, MAX_BODY};
-use crate::app::ledger::{unit_index, Receipt};
+use crate::app::export::ExportError;
+use crate::app::ledger::Receipt;
+use crate::domain::batch::unit_index;
 use crate::domain::keys::KeyRecord;
-use crate::domain::party::{PartyKind, Role, Slug};
+use crate::domain::party::{self, PartyKind, Role, Slug};
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement};
 use crate::formats::gs1;
 use crate::formats::sign::{self, Kind};
@@ -114,19 +116,6 @@ pub struct NewParty {
     pub root_key: String,
 }
 
-fn check_gln(gln: &str) -> Result<(), String> {
-    let digits = gln.len() == 13 && gln.bytes().all(|b| b.is_ascii_digit());
-    if !digits {
-        return Err(format!("gln \"{gln}\" must be 13 digits"));
-    }
-    let expected = gs1::check_digit(&gln[..12]);
-    let found = gln.as_bytes()[12] - b'0';
-    if expected != found {
-        return Err(format!("GLN check digit is {expected}, given {found}"));
-    }
-    Ok(())
-}
-
 async fn add_party(
     State(s): State<AppState>,
     auth: Auth,
@@ -143,7 +132,7 @@ async fn add_party(
         return Err(bad("name is empty".into()));
     }
     if let Some(g) = &req.gln {
-        check_gln(g).map_err(bad)?;
+        party::check_gln(g).map_err(bad)?;
     }
     let public =
         sign::parse_public_key(&req.root_key).map_err(|e| bad(format!("root_key: {e}")))?;
@@ -468,78 +457,22 @@ pub struct EpcisQuery {
     pub batch: Option<String>,
 }
 
-/// EPCIS 2.0 export of one batch (issue 7): its record and every event on its
-/// chain, for the operator and for parties that handled it (the factory, any
-/// party that signed one of its events or was named as receiver).
+/// EPCIS 2.0 export of one batch: its record and every event on its chain,
+/// for the operator and for parties that handled it (see [`crate::app::export`]).
 async fn epcis_events(
     State(s): State<AppState>,
     auth: Auth,
     Query(q): Query<EpcisQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    use crate::formats::epcis::{self, Record};
-    use std::collections::BTreeMap;
     let text = q
         .batch
         .ok_or_else(|| ApiError::BadRequest("malformed", "name the batch: ?batch=ID".into()))?;
     let id = parse_batch_id(&text)?;
-    let store = &s.ledger.store;
-    let b = store
-        .batch(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no batch {id}")))?;
-    // Walk the chain back from the head to the batch record.
-    let mut records = Vec::new();
-    let mut cursor = b.head;
-    while cursor != id {
-        let st = store.statement(&cursor.hex()).await?.ok_or_else(|| {
-            ApiError::Internal(format!("chain of {id}: statement {cursor} missing"))
-        })?;
-        let rec = Record::parse(&st).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let prev = rec.event().and_then(|e| e.prev.get(&id)).copied();
-        cursor = prev.ok_or_else(|| {
-            ApiError::Internal(format!("chain of {id}: {cursor} has no prev for it"))
-        })?;
-        records.push(rec);
-    }
-    records.push(Record::parse(&b.statement).map_err(|e| ApiError::Internal(e.to_string()))?);
-    records.reverse();
-    let allowed = match &auth.0 {
-        crate::store::TokenOwner::Admin => true,
-        crate::store::TokenOwner::Party(p) => {
-            *p == b.party
-                || records
-                    .iter()
-                    .filter_map(Record::event)
-                    .any(|e| e.party == *p || e.to.as_ref() == Some(p))
-        }
-    };
-    if !allowed {
-        return Err(ApiError::Forbidden(
-            "forbidden",
-            format!("only the operator and parties that handled batch {id} may export it"),
-        ));
-    }
-    let mut batches = BTreeMap::new();
-    for r in records.iter().filter_map(Record::event) {
-        for o in &r.objects {
-            if batches.contains_key(&o.batch) {
-                continue;
-            }
-            let other = store
-                .batch(&o.batch)
-                .await?
-                .ok_or_else(|| ApiError::Internal(format!("batch {} missing", o.batch)))?;
-            let rec =
-                Record::parse(&other.statement).map_err(|e| ApiError::Internal(e.to_string()))?;
-            if let Some(bs) = rec.batch() {
-                batches.insert(o.batch, bs.clone());
-            }
-        }
-    }
-    if let Some(bs) = records[0].batch() {
-        batches.insert(id, bs.clone());
-    }
-    let doc = epcis::document(&records, &batches, crate::domain::time::Timestamp::now())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let doc = s.ledger.epcis(id, &auth.0).await.map_err(|e| match e {
+        ExportError::NotFound(_) => ApiError::NotFound(e.to_string()),
+        ExportError::Forbidden(_) => ApiError::Forbidden("forbidden", e.to_string()),
+        ExportError::Corrupt(m) => ApiError::Internal(m),
+        ExportError::Store(e) => e.into(),
+    })?;
     Ok(Json(doc))
 }

@@ -166,7 +166,7 @@ async fn load(store: &dyn Store, id: BatchId) -> Result<BatchInput, ApiError> {
     {
         let encoded = &unit[prefix.len().min(unit.len())..];
         let serial = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
-        let index = crate::app::ledger::unit_index(
+        let index = crate::domain::batch::unit_index(
             &serial,
             record.serial_prefix.as_deref(),
             record.quantity,
@@ -212,12 +212,8 @@ pub async fn report_for(
         Subject::Batch(id) => {
             let input = load(store, *id).await?;
             if let (false, TokenOwner::Party(p)) = (all, owner) {
-                let handled = input.record.party == *p
-                    || input
-                        .events
-                        .iter()
-                        .any(|e| e.event.party == *p || e.event.to.as_ref() == Some(p));
-                if !handled {
+                let events = input.events.iter().map(|e| &e.event);
+                if !crate::domain::batch::handled_by(p, &input.record.party, events) {
                     return Err(ApiError::Forbidden(
                         "forbidden",
                         format!(

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::text::{Style, TextLine};
 use super::LabelError;
-use crate::app::ledger::serial_for;
+use crate::domain::batch::serial_for;
 use crate::formats::gs1::{self, Gtin, Key, Lot, Serial, Sscc};
 use crate::formats::sign;
 

@@ -194,6 +194,57 @@ async fn a_page_shown_before_follows_events_of_its_lot_and_not_of_others() {
 }
 
 #[tokio::test]
+async fn a_return_accepted_back_into_stock_ends_the_sale_on_the_page() {
+    let (app, factory, _b1, b2, batch) = chain().await;
+    let url = label(&factory, 5);
+    let (_, sold) = page(&app, &url, "en", "buyer").await;
+    assert!(
+        sold.contains("Sold on") && sold.contains("value=\"return\""),
+        "{sold}"
+    );
+    // The buyer brings it back: still the buyer's, so still sold.
+    simple(&b2, EventType::Returning, vec![range(batch, 5, 5)], |e| {
+        e.reason = Some("dented can".into())
+    })
+    .await
+    .unwrap();
+    let (_, returned) = page(&app, &url, "en", "buyer").await;
+    assert!(returned.contains("Sold on"), "{returned}");
+    // The shop takes it back into stock: on the shelf again, not sold.
+    simple(
+        &b2,
+        EventType::AcceptingReturn,
+        vec![range(batch, 5, 5)],
+        |e| e.resolution = Some(suyuan::domain::statement::Resolution::Restock),
+    )
+    .await
+    .unwrap();
+    let (_, restocked) = page(&app, &url, "en", "shopper").await;
+    assert_eq!(verdict_of(&restocked), "genuine");
+    let sale_at = restocked.find("<h3>Sale</h3>").expect("sale section");
+    let sale = &restocked[sale_at..sale_at + restocked[sale_at..].find("</section>").unwrap()];
+    assert!(!sale.contains("Sold on"), "{sale}");
+    assert!(sale.contains("Returned to the shop on"), "{sale}");
+    assert!(!restocked.contains("value=\"return\""));
+    let (_, zh) = page(&app, &format!("{url}&lang=zh"), "", "shopper").await;
+    assert!(zh.contains("退回门店") && !zh.contains("售出于"), "{zh}");
+    // Sold again: the new sale shows.
+    simple(
+        &b2,
+        EventType::RetailSelling,
+        vec![range(batch, 5, 5)],
+        |e| e.place = Some("Corner Shop, second till".into()),
+    )
+    .await
+    .unwrap();
+    let (_, resold) = page(&app, &url, "en", "second-buyer").await;
+    assert!(
+        resold.contains("Sold on") && resold.contains("second till"),
+        "{resold}"
+    );
+}
+
+#[tokio::test]
 async fn resolver_json_linkset_head_options_cors_and_bad_paths() {
     let (app, factory, ..) = chain().await;
     let url = label(&factory, 5);

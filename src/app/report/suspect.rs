@@ -120,7 +120,7 @@ pub fn batch(b: &BatchInput, timeline: &Timeline) -> SuspectReport {
         report.units.push(SuspectUnit {
             batch: b.id.hex(),
             index,
-            serial: crate::app::ledger::serial_for(index, b.record.serial_prefix.as_deref()),
+            serial: crate::domain::batch::serial_for(index, b.record.serial_prefix.as_deref()),
             reasons,
             scans: scans.len() as u64,
             suspect_scans: hits.len() as u64,

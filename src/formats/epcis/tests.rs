@@ -335,14 +335,14 @@ fn bad_inputs_are_named() {
         document(&records, &batches, t),
         Err(EpcisError::UnknownBatch(id(1).hex()))
     );
-    let st = StoredStatement {
-        seq: 0,
-        id: "x".into(),
-        kind: "batch".into(),
-        party: "acme-dairy".into(),
-        json: "{\"v\":1}".into(),
-    };
-    assert!(matches!(Record::parse(&st), Err(EpcisError::Parse { .. })));
+    assert!(matches!(
+        Record::parse("x", 0, "batch", "{\"v\":1}"),
+        Err(EpcisError::Parse { .. })
+    ));
+    assert!(matches!(
+        Record::parse("x", 0, "key", "{\"v\":1,\"sig\":\"s\"}"),
+        Err(EpcisError::Parse { .. })
+    ));
 }
 
 #[test]
@@ -350,14 +350,7 @@ fn stored_statements_parse() {
     let b = batch(3, None);
     let mut v = serde_json::to_value(&b).unwrap();
     v["sig"] = json!("s".repeat(86));
-    let st = StoredStatement {
-        seq: 4,
-        id: id(1).hex(),
-        kind: "batch".into(),
-        party: "acme-dairy".into(),
-        json: v.to_string(),
-    };
-    let rec = Record::parse(&st).unwrap();
+    let rec = Record::parse(&id(1).hex(), 4, "batch", &v.to_string()).unwrap();
     assert_eq!(rec.batch(), Some(&b));
     assert_eq!(rec.sig, "s".repeat(86));
     assert_eq!(rec.seq, 4);

@@ -69,6 +69,8 @@ pub struct Strings {
     /// "{date}" and "{place}" are replaced.
     pub sold_on: &'static str,
     pub not_sold: &'static str,
+    /// Sold, then taken back by the shop; "{date}" is when it was brought back.
+    pub returned_on: &'static str,
     pub ev_shipping: &'static str,
     pub ev_receiving: &'static str,
     pub ev_selling: &'static str,
@@ -163,6 +165,7 @@ pub static EN: Strings = Strings {
     sale: "Sale",
     sold_on: "Sold on {date} at {place}",
     not_sold: "Not sold yet.",
+    returned_on: "Returned to the shop on {date}; not sold since.",
     ev_shipping: "Shipped",
     ev_receiving: "Received",
     ev_selling: "Sold",
@@ -257,6 +260,7 @@ pub static ZH: Strings = Strings {
     sale: "销售",
     sold_on: "{date} 售出于 {place}",
     not_sold: "尚未售出。",
+    returned_on: "{date} 已退回门店，此后尚未再次售出。",
     ev_shipping: "发货",
     ev_receiving: "收货",
     ev_selling: "售出",

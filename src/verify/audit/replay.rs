@@ -69,7 +69,7 @@ impl Auditor {
         b: &BatchStatement,
         party: &Party,
     ) {
-        if let Err(e) = crate::app::ledger::check_batch(b, party) {
+        if let Err(e) = crate::domain::batch::check(b, &party.slug, party.kind) {
             self.find(Some(seq), Some(id), "batch", e.to_string());
         }
         let lot = (b.gtin.as_str().to_owned(), b.lot.as_str().to_owned());
