@@ -82,7 +82,7 @@ impl Ledger {
             return Err(FeedbackRefused::NotReturnable);
         }
         let scanner = self.scanner(req.ip, req.agent).await?;
-        let (mine, all) = self
+        let crate::store::FeedbackToday { mine, all } = self
             .store
             .feedback_count(&report.path, scanner.day, &scanner.hash)
             .await?;

@@ -26,7 +26,7 @@ use crate::app::trace::{self, BatchTrace, LotTrace, RecallTrace, Whereabouts};
 use crate::domain::custody::Holding;
 use crate::domain::party::{PartyKind, Slug};
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement};
-use crate::store::{Store, TokenOwner};
+use crate::store::{EventUnits, Store, TokenOwner};
 
 /// Routes of the trace API and the inspector page.
 pub fn router() -> Router<AppState> {
@@ -132,7 +132,12 @@ async fn trace_lot(
         let record: BatchStatement = trace::parse_stored(&row.statement.json).map_err(corrupt)?;
         let inputs = trace::matching_inputs(&record, lot, supplier);
         let holdings = store.holdings_of_batch(&id).await?;
-        let containers = store.batch_containers(&id).await?;
+        let containers = store
+            .batch_containers(&id)
+            .await?
+            .into_iter()
+            .map(|c| (c.sscc, c.parent, c.units))
+            .collect();
         batches.push(BatchTrace::new(
             id, &record, inputs, &holdings, containers, &kinds,
         ));
@@ -159,7 +164,11 @@ async fn recall_traces(store: &dyn Store) -> Result<Vec<RecallTrace>, ApiError> 
     let mut records: HashMap<BatchId, BatchStatement> = HashMap::new();
     let mut holdings: HashMap<BatchId, Vec<Holding>> = HashMap::new();
     let mut out = Vec::new();
-    for (st, units) in store.recalls().await? {
+    for EventUnits {
+        statement: st,
+        units,
+    } in store.recalls().await?
+    {
         let ev: EventStatement = trace::parse_stored(&st.json).map_err(corrupt)?;
         for r in &units {
             if records.contains_key(&r.batch) {

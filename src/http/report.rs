@@ -20,7 +20,7 @@ use crate::app::report::{
 use crate::domain::party::{PartyKind, Slug};
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement};
 use crate::formats::gs1::{Key, Serial};
-use crate::store::{Store, TokenOwner};
+use crate::store::{EventUnits, FeedbackTally, ScanRow, Store, TokenOwner};
 
 /// Routes of the report API.
 pub fn router() -> Router<AppState> {
@@ -130,7 +130,11 @@ async fn load(store: &dyn Store, id: BatchId) -> Result<BatchInput, ApiError> {
     let record: BatchStatement =
         crate::app::trace::parse_stored(&row.statement.json).map_err(corrupt)?;
     let mut events = Vec::new();
-    for (st, units) in store.batch_events(&id).await? {
+    for EventUnits {
+        statement: st,
+        units,
+    } in store.batch_events(&id).await?
+    {
         let event: EventStatement = crate::app::trace::parse_stored(&st.json).map_err(corrupt)?;
         let id = BatchId::parse(&st.id).map_err(corrupt)?;
         events.push(ChainEvent { id, event, units });
@@ -139,15 +143,27 @@ async fn load(store: &dyn Store, id: BatchId) -> Result<BatchInput, ApiError> {
         .feedback_counts(&id)
         .await?
         .into_iter()
-        .map(|(kind, category, n)| FeedbackCount {
-            kind,
-            category,
-            count: n.max(0) as u64,
-        })
+        .map(
+            |FeedbackTally {
+                 kind,
+                 category,
+                 count: n,
+             }| FeedbackCount {
+                kind,
+                category,
+                count: n.max(0) as u64,
+            },
+        )
         .collect();
     let prefix = unit_prefix(&record)?;
     let mut scans = Vec::new();
-    for (unit, time, day, scanner) in store.scans_with_prefix(&prefix).await? {
+    for ScanRow {
+        unit,
+        time,
+        day,
+        scanner,
+    } in store.scans_with_prefix(&prefix).await?
+    {
         let encoded = &unit[prefix.len().min(unit.len())..];
         let serial = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
         let index = crate::domain::batch::unit_index(

@@ -81,181 +81,75 @@ pub(crate) fn dock_unique(e: sqlx::Error, user: &DockUser) -> super::StoreError 
     }
 }
 
-/// A `dock_stations` row as selected by both stores.
-pub(crate) type StationRow = (i64, String, String, String, String, String, i64);
+/// Selects a [`StationRow`] from `dock_stations`; the caller adds the filter.
+pub(crate) const STATION_SELECT: &str =
+    "SELECT id, party, public_key, key_id, label, requested_by, created FROM dock_stations";
 
-/// Parses a `dock_stations` row.
-pub(crate) fn pending_row(row: StationRow) -> Result<PendingStation, super::StoreError> {
-    let (id, party, public_key, key_id, label, requested_by, created) = row;
-    Ok(PendingStation {
-        id,
-        party: super::parse_slug(&party)?,
-        public_key,
-        key_id,
-        label,
-        requested_by,
-        created,
-    })
+/// A `dock_stations` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StationRow {
+    id: i64,
+    party: String,
+    public_key: String,
+    key_id: String,
+    label: String,
+    requested_by: String,
+    created: i64,
 }
 
-#[cfg(test)]
-mod tests {
-    //! The dock rows on SQLite, and on PostgreSQL when `SUYUAN_TEST_DATABASE_URL` is set.
-    use super::*;
-    use crate::domain::keys::KeyRecord;
-    use crate::domain::party::{PartyKind, Role};
-    use crate::store::{DynStore, Party, StoreError};
-
-    async fn conformance(store: DynStore) {
-        let slug = Slug::parse("north-wholesale").unwrap();
-        let party = Party {
-            slug: slug.clone(),
-            name: "North".into(),
-            kind: PartyKind::B1,
-            gln: None,
-        };
-        let key = crate::client::keystore::Keystore::generate(slug.clone());
-        let root = KeyRecord {
-            key_id: key.key_id.clone(),
-            party: slug.clone(),
-            public_key: key.public_key(),
-            role: Role::Root,
-            not_before: None,
-            not_after: None,
-            revoked: None,
-        };
-        store.create_party(&party, &root, "h").await.unwrap();
-
-        let user = DockUser {
-            party: slug.clone(),
-            name: "anna".into(),
-            password_hash: "$argon2id$x".into(),
-        };
-        store.add_dock_user(&user, 1).await.unwrap();
-        let again = store.add_dock_user(&user, 2).await.unwrap_err();
-        assert!(matches!(again, StoreError::Exists(_)), "{again}");
-        assert_eq!(
-            store.dock_user("north-wholesale", "anna").await.unwrap(),
-            Some(user.clone())
-        );
-        assert_eq!(
-            store.dock_user("north-wholesale", "bob").await.unwrap(),
-            None
-        );
-
-        let s = DockSession {
-            id_hash: "aa".into(),
-            party: slug.clone(),
-            name: "anna".into(),
-            csrf: "c".into(),
-            expires: 100,
-        };
-        store.add_dock_session(&s, 10).await.unwrap();
-        assert_eq!(store.dock_session("aa", 50).await.unwrap(), Some(s.clone()));
-        assert_eq!(
-            store.dock_session("aa", 101).await.unwrap(),
-            None,
-            "expired"
-        );
-        // A new sign-in sweeps expired sessions.
-        let s2 = DockSession {
-            id_hash: "bb".into(),
-            expires: 500,
-            ..s.clone()
-        };
-        store.add_dock_session(&s2, 200).await.unwrap();
-        assert_eq!(store.dock_session("aa", 50).await.unwrap(), None, "swept");
-        store.delete_dock_session("bb").await.unwrap();
-        assert_eq!(store.dock_session("bb", 300).await.unwrap(), None);
-
-        let st = PendingStation {
-            id: 0,
-            party: slug.clone(),
-            public_key: "pk1".into(),
-            key_id: "k1".into(),
-            label: "dock 1".into(),
-            requested_by: "anna".into(),
-            created: 5,
-        };
-        let a = store.add_pending_station(&st).await.unwrap();
-        assert!(a.id > 0);
-        let b = store
-            .add_pending_station(&PendingStation {
-                label: "retry".into(),
-                ..st.clone()
-            })
-            .await
-            .unwrap();
-        assert_eq!(a, b, "the same key again is the same station");
-        assert_eq!(store.pending_station(a.id).await.unwrap(), Some(a.clone()));
-        assert_eq!(store.pending_station(a.id + 99).await.unwrap(), None);
-
-        // The admin page's lists: newest station first, names only.
-        let c = store
-            .add_pending_station(&PendingStation {
-                public_key: "pk2".into(),
-                key_id: "k2".into(),
-                ..st.clone()
-            })
-            .await
-            .unwrap();
-        let listed = store.dock_stations(&slug).await.unwrap();
-        assert_eq!(listed, vec![c, a.clone()]);
-        let other = Slug::parse("nobody-here").unwrap();
-        assert!(store.dock_stations(&other).await.unwrap().is_empty());
-        store
-            .add_dock_user(
-                &DockUser {
-                    name: "aaron".into(),
-                    ..user.clone()
-                },
-                3,
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            store.dock_user_names(&slug).await.unwrap(),
-            vec!["aaron".to_owned(), "anna".to_owned()]
-        );
+impl TryFrom<StationRow> for PendingStation {
+    type Error = super::StoreError;
+    fn try_from(r: StationRow) -> Result<Self, super::StoreError> {
+        Ok(PendingStation {
+            id: r.id,
+            party: super::parse_slug(&r.party)?,
+            public_key: r.public_key,
+            key_id: r.key_id,
+            label: r.label,
+            requested_by: r.requested_by,
+            created: r.created,
+        })
     }
+}
 
-    #[tokio::test]
-    async fn dock_rows_on_sqlite() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        conformance(crate::store::open(&url).await.unwrap()).await;
+/// A `dock_users` row (without its creation time).
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    party: String,
+    name: String,
+    password_hash: String,
+}
+
+impl TryFrom<UserRow> for DockUser {
+    type Error = super::StoreError;
+    fn try_from(r: UserRow) -> Result<Self, super::StoreError> {
+        Ok(DockUser {
+            party: super::parse_slug(&r.party)?,
+            name: r.name,
+            password_hash: r.password_hash,
+        })
     }
+}
 
-    #[tokio::test]
-    async fn dock_rows_on_postgres() {
-        use sqlx::{Connection, Executor};
-        let Some(server) = std::env::var("SUYUAN_TEST_DATABASE_URL")
-            .ok()
-            .filter(|s| !s.is_empty())
-        else {
-            return;
-        };
-        let name = format!("suyuan_dock_{}", hex::encode(rand::random::<[u8; 6]>()));
-        let mut c = sqlx::PgConnection::connect(&server).await.unwrap();
-        c.execute(format!("CREATE DATABASE \"{name}\"").as_str())
-            .await
-            .unwrap();
-        // Same server, our database: replace the path of the URL.
-        let (head, query) = server.split_once('?').unwrap_or((&server, ""));
-        let host_end = head[head.find("://").map_or(0, |i| i + 3)..]
-            .find('/')
-            .map_or(head.len(), |i| i + head.find("://").map_or(0, |j| j + 3));
-        let q = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
-        let url = format!("{}/{name}{q}", &head[..host_end]);
-        let store = crate::store::open(&url).await.unwrap();
-        conformance(store.clone()).await;
-        drop(store);
-        let _ = c
-            .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-            .await;
+/// A `dock_sessions` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id_hash: String,
+    party: String,
+    name: String,
+    csrf: String,
+    expires: i64,
+}
+
+impl TryFrom<SessionRow> for DockSession {
+    type Error = super::StoreError;
+    fn try_from(r: SessionRow) -> Result<Self, super::StoreError> {
+        Ok(DockSession {
+            id_hash: r.id_hash,
+            party: super::parse_slug(&r.party)?,
+            name: r.name,
+            csrf: r.csrf,
+            expires: r.expires,
+        })
     }
 }

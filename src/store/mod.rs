@@ -1,4 +1,5 @@
-//! Storage: one trait of business operations, one implementation per database.
+//! Storage: the business operations as traits by capability, one implementation per database
+//! of what each does its own way, and one (`sql`) of the queries both answer alike.
 //!
 //! Every append runs in one transaction that checks for a duplicate id, takes
 //! the next leaf index under the log lock, checks chain heads (compare-and-swap),
@@ -9,15 +10,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::domain::custody::{CustodyError, Holding};
+use crate::domain::feedback::{Feedback, NewFeedback};
 use crate::domain::keys::KeyRecord;
 use crate::domain::party::{PartyKind, Slug};
+use crate::domain::scanlog::{ScanRecord, ScanStats};
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement, StatementId, UnitRange};
 use crate::domain::time::Timestamp;
+use crate::formats::gs1::Sscc;
 use crate::formats::sign::Kind;
 
 pub mod dock;
 mod page;
 pub mod postgres;
+mod rows;
+mod sql;
 pub mod sqlite;
 
 pub use page::{Leaf, StatementPage};
@@ -63,7 +69,7 @@ pub struct NewStatement {
 }
 
 /// A statement as stored.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct StoredStatement {
     /// Leaf index in the log.
     pub seq: i64,
@@ -153,44 +159,9 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// The operations suyuan needs from a database.
+/// Appends to the log, each database its own way (locking, group commit, bulk writes).
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Registers a party, its root key and its first token.
-    async fn create_party(
-        &self,
-        party: &Party,
-        root: &KeyRecord,
-        token_hash: &str,
-    ) -> Result<(), StoreError>;
-    /// Adds a bearer token (hashed) for a party, or for the operator when `party` is None.
-    async fn add_token(&self, hash: &str, party: Option<&Slug>) -> Result<(), StoreError>;
-    /// Looks up a token hash.
-    async fn token(&self, hash: &str) -> Result<Option<TokenOwner>, StoreError>;
-    /// Whether an operator token exists.
-    async fn has_admin(&self) -> Result<bool, StoreError>;
-    /// A party by slug.
-    async fn party(&self, slug: &str) -> Result<Option<Party>, StoreError>;
-    /// All parties.
-    async fn parties(&self) -> Result<Vec<Party>, StoreError>;
-    /// A key by id, with its revocation.
-    async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError>;
-    /// Every key of a party.
-    async fn keys_of(&self, party: &Slug) -> Result<Vec<KeyRecord>, StoreError>;
-    /// A statement by id.
-    async fn statement(&self, id: &str) -> Result<Option<StoredStatement>, StoreError>;
-    /// Statements from leaf `from` on, at most `limit`.
-    async fn statements_from(
-        &self,
-        from: i64,
-        limit: i64,
-    ) -> Result<Vec<StoredStatement>, StoreError>;
-    /// The same leaves as [`Store::statements_from`], in one buffer (the audit's bulk read).
-    async fn statement_page(&self, from: i64, limit: i64) -> Result<StatementPage, StoreError> {
-        Ok(StatementPage::from_rows(
-            &self.statements_from(from, limit).await?,
-        ))
-    }
+pub trait LedgerStore: Send + Sync {
     /// Appends a key statement.
     async fn append_key(
         &self,
@@ -210,6 +181,54 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         event: &EventStatement,
         signer_kind: PartyKind,
     ) -> Result<Appended, StoreError>;
+    /// Whether this process is the only one expected to append to this
+    /// database (SQLite: one server owns the file), so caches invalidated by
+    /// this process's own appends stay exact; false when several servers may
+    /// share it (PostgreSQL).
+    fn single_writer(&self) -> bool {
+        false
+    }
+}
+
+/// Parties, their tokens and their keys.
+#[async_trait]
+pub trait RegistryStore: Send + Sync {
+    /// Registers a party, its root key and its first token.
+    async fn create_party(
+        &self,
+        party: &Party,
+        root: &KeyRecord,
+        token_hash: &str,
+    ) -> Result<(), StoreError>;
+    /// Adds a bearer token (hashed) for a party, or for the operator when `party` is None.
+    async fn add_token(&self, hash: &str, party: Option<&Slug>) -> Result<(), StoreError>;
+    /// Looks up a token hash.
+    async fn token(&self, hash: &str) -> Result<Option<TokenOwner>, StoreError>;
+    /// Whether an operator token exists.
+    async fn has_admin(&self) -> Result<bool, StoreError>;
+    /// A party by slug.
+    async fn party(&self, slug: &str) -> Result<Option<Party>, StoreError>;
+    /// All parties, in byte order of their slugs.
+    async fn parties(&self) -> Result<Vec<Party>, StoreError>;
+    /// A key by id, with its revocation.
+    async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// Every key of a party.
+    async fn keys_of(&self, party: &Slug) -> Result<Vec<KeyRecord>, StoreError>;
+}
+
+/// Reads of the ledger: statements, batches, chain heads, holdings, containers, trace and reports.
+#[async_trait]
+pub trait QueryStore: Send + Sync {
+    /// A statement by id.
+    async fn statement(&self, id: &str) -> Result<Option<StoredStatement>, StoreError>;
+    /// Statements from leaf `from` on, at most `limit`.
+    async fn statements_from(
+        &self,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredStatement>, StoreError>;
+    /// The same leaves as [`QueryStore::statements_from`], in one buffer (the audit's bulk read).
+    async fn statement_page(&self, from: i64, limit: i64) -> Result<StatementPage, StoreError>;
     /// A batch by id.
     async fn batch(&self, id: &BatchId) -> Result<Option<BatchRow>, StoreError>;
     /// A batch by product and lot.
@@ -244,78 +263,75 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Receiving and accepting_return events that name a shipment, oldest first.
     async fn receipts(&self, shipment: &StatementId) -> Result<Vec<StoredStatement>, StoreError>;
     /// A container (SSCC) with everything inside it, if it is packed.
-    async fn container(
-        &self,
-        sscc: &crate::formats::gs1::Sscc,
-    ) -> Result<Option<ContainerView>, StoreError>;
+    async fn container(&self, sscc: &Sscc) -> Result<Option<ContainerView>, StoreError>;
     /// The containers a unit sits in, innermost first.
-    async fn unit_containers(
+    async fn unit_containers(&self, batch: &BatchId, index: u64) -> Result<Vec<Sscc>, StoreError>;
+    /// Batches whose record lists an input from `supplier_lot` (from `supplier`, if given), oldest first.
+    async fn batches_by_supplier_lot(
         &self,
-        batch: &BatchId,
-        index: u64,
-    ) -> Result<Vec<crate::formats::gs1::Sscc>, StoreError>;
+        supplier_lot: &str,
+        supplier: Option<&str>,
+    ) -> Result<Vec<BatchId>, StoreError>;
+    /// The containers directly holding units of a batch, by first unit.
+    async fn batch_containers(&self, batch: &BatchId) -> Result<Vec<BatchContainer>, StoreError>;
+    /// Every recalling event, oldest first, with the unit ranges it named (containers expanded).
+    async fn recalls(&self) -> Result<Vec<EventUnits>, StoreError>;
+    /// Events that covered units of a batch, in log order, each with the ranges
+    /// of that batch it covered (containers expanded).
+    async fn batch_events(&self, batch: &BatchId) -> Result<Vec<EventUnits>, StoreError>;
+    /// Batches a party minted, signed an event about, or was sent, oldest first.
+    async fn batches_handled_by(&self, party: &Slug) -> Result<Vec<BatchId>, StoreError>;
+}
 
-    // Scans and feedback (issue 5)
+/// Writes of the scan log (issue 5): plain inserts, each database its own way.
+#[async_trait]
+pub trait ScanStore: Send + Sync {
     /// Records one scan of a verified label: one plain insert, not a log append.
-    async fn record_scan(
-        &self,
-        scan: &crate::domain::scanlog::ScanRecord,
-    ) -> Result<(), StoreError>;
-    /// A unit's scan count and first scan, and distinct scanners per day from `since` on.
-    async fn scan_stats(
-        &self,
-        unit: &str,
-        since: Option<i64>,
-    ) -> Result<crate::domain::scanlog::ScanStats, StoreError>;
-    /// Whether this process is the only one expected to append to this
-    /// database (SQLite: one server owns the file), so caches invalidated by
-    /// this process's own appends stay exact; false when several servers may
-    /// share it (PostgreSQL).
-    fn single_writer(&self) -> bool {
-        false
-    }
-    /// Records several scans and answers, for each, the unit's statistics
-    /// (as [`Store::scan_stats`] with its `since`) with all of them recorded.
-    /// Stores that can should do this in a few statements for the whole group.
+    async fn record_scan(&self, scan: &ScanRecord) -> Result<(), StoreError>;
+    /// Records several scans and answers, for each, the unit's statistics (as
+    /// [`ConsumerStore::scan_stats`] with its `since`) with at least that scan and
+    /// the group's earlier ones recorded, and all of the group's by its unit's last answer.
     async fn record_scans(
         &self,
-        scans: &[(crate::domain::scanlog::ScanRecord, Option<i64>)],
-    ) -> Result<Vec<crate::domain::scanlog::ScanStats>, StoreError> {
-        for (scan, _) in scans {
-            self.record_scan(scan).await?;
-        }
-        let mut out = Vec::with_capacity(scans.len());
-        for (scan, since) in scans {
-            out.push(self.scan_stats(&scan.unit, *since).await?);
-        }
-        Ok(out)
-    }
+        scans: &[(ScanRecord, Option<i64>)],
+    ) -> Result<Vec<ScanStats>, StoreError>;
+}
+
+/// What consumers leave behind (issue 5): scans read back, the day's salts, feedback.
+#[async_trait]
+pub trait ConsumerStore: Send + Sync {
+    /// A unit's scan count and first scan, and distinct scanners per day from `since` on.
+    async fn scan_stats(&self, unit: &str, since: Option<i64>) -> Result<ScanStats, StoreError>;
+    /// Logged scans of units whose canonical path starts with `prefix`, oldest first.
+    async fn scans_with_prefix(&self, prefix: &str) -> Result<Vec<ScanRow>, StoreError>;
     /// The salt of `day`: stores `candidate` if the day has none, returns the stored
     /// one (so every server process agrees), and deletes the salts of earlier days.
     async fn day_salt(&self, day: i64, candidate: &str) -> Result<String, StoreError>;
     /// A named server-wide secret: stores `candidate` the first time, returns the stored one.
     async fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError>;
     /// Stores feedback readable by `parties`; returns its id.
-    async fn add_feedback(
-        &self,
-        fb: &crate::domain::feedback::NewFeedback,
-        parties: &[Slug],
-    ) -> Result<i64, StoreError>;
+    async fn add_feedback(&self, fb: &NewFeedback, parties: &[Slug]) -> Result<i64, StoreError>;
     /// Feedback a party may read, newest first, at most `limit`.
     async fn feedback_for_party(
         &self,
         party: &Slug,
         limit: i64,
-    ) -> Result<Vec<crate::domain::feedback::Feedback>, StoreError>;
-    /// Feedback about a unit on `day`: (from this scanner, from anyone), for flood limits.
+    ) -> Result<Vec<Feedback>, StoreError>;
+    /// Feedback about a unit on `day`, for flood limits.
     async fn feedback_count(
         &self,
         unit: &str,
         day: i64,
         scanner: &str,
-    ) -> Result<(i64, i64), StoreError>;
+    ) -> Result<FeedbackToday, StoreError>;
+    /// Consumer submissions about a batch, by kind then category in byte order,
+    /// no category first.
+    async fn feedback_counts(&self, batch: &BatchId) -> Result<Vec<FeedbackTally>, StoreError>;
+}
 
-    // Transparency log (issue 7)
+/// The transparency log's leaves and checkpoints (issue 7).
+#[async_trait]
+pub trait LogStore: Send + Sync {
     /// Number of leaves in the log.
     async fn log_size(&self) -> Result<i64, StoreError>;
     /// Hex leaf hashes of leaves `from..to`, in leaf order.
@@ -328,8 +344,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError>;
     /// The key statements that certified and revoked a key, in log order.
     async fn key_statements(&self, key_id: &str) -> Result<Vec<StoredStatement>, StoreError>;
+}
 
-    // Dock (issue 6)
+/// The dock pages' rows (issue 6): users, sessions, stations waiting for approval.
+#[async_trait]
+pub trait DockStore: Send + Sync {
     /// Adds a dock user; `Exists` if the party already has one of that name.
     async fn add_dock_user(&self, user: &dock::DockUser, now: i64) -> Result<(), StoreError>;
     /// A dock user by party and name.
@@ -361,50 +380,92 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn pending_station(&self, id: i64) -> Result<Option<dock::PendingStation>, StoreError>;
     /// Every station a party's browsers enrolled, newest first (the admin page's list).
     async fn dock_stations(&self, party: &Slug) -> Result<Vec<dock::PendingStation>, StoreError>;
-    /// A party's dock user names, sorted (never their hashes).
+    /// A party's dock user names in byte order (never their hashes).
     async fn dock_user_names(&self, party: &Slug) -> Result<Vec<String>, StoreError>;
+}
 
-    // Trace (issue 7)
-    /// Batches whose record lists an input from `supplier_lot` (from `supplier`, if given), oldest first.
-    async fn batches_by_supplier_lot(
-        &self,
-        supplier_lot: &str,
-        supplier: Option<&str>,
-    ) -> Result<Vec<BatchId>, StoreError>;
-    /// The containers directly holding units of a batch: (SSCC, its parent, the units).
-    async fn batch_containers(
-        &self,
-        batch: &BatchId,
-    ) -> Result<Vec<(String, Option<String>, crate::domain::statement::UnitRange)>, StoreError>;
-    /// Every recalling event, oldest first, with the unit ranges it named (containers expanded).
-    async fn recalls(
-        &self,
-    ) -> Result<Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)>, StoreError>;
+/// Everything suyuan needs from a database, by capability. The capabilities
+/// whose queries both databases answer alike are implemented once (`sql`);
+/// [`LedgerStore`] and [`ScanStore`] by each database.
+pub trait Store:
+    LedgerStore
+    + RegistryStore
+    + QueryStore
+    + ScanStore
+    + ConsumerStore
+    + LogStore
+    + DockStore
+    + std::fmt::Debug
+{
+}
 
-    // Reports (issue 7)
-    /// Events that covered units of a batch, in log order, each with the ranges
-    /// of that batch it covered (containers expanded).
-    async fn batch_events(
-        &self,
-        batch: &BatchId,
-    ) -> Result<Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)>, StoreError>;
-    /// Batches a party minted, signed an event about, or was sent, oldest first.
-    async fn batches_handled_by(&self, party: &Slug) -> Result<Vec<BatchId>, StoreError>;
-    /// Consumer submissions about a batch: (kind, category, how many).
-    async fn feedback_counts(
-        &self,
-        batch: &BatchId,
-    ) -> Result<Vec<(String, Option<String>, i64)>, StoreError>;
-    /// Logged scans of units whose canonical path starts with `prefix`:
-    /// (unit, time, day, scanner), oldest first.
-    async fn scans_with_prefix(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<(String, i64, i64, String)>, StoreError>;
+impl<T> Store for T where
+    T: LedgerStore
+        + RegistryStore
+        + QueryStore
+        + ScanStore
+        + ConsumerStore
+        + LogStore
+        + DockStore
+        + std::fmt::Debug
+{
+}
+
+/// A unit range of a batch inside a container (trace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchContainer {
+    /// The container's SSCC.
+    pub sscc: String,
+    /// The container it sits in.
+    pub parent: Option<String>,
+    /// The units of the batch directly inside.
+    pub units: UnitRange,
+}
+
+/// An event with unit ranges it covered (containers expanded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventUnits {
+    /// The event as stored.
+    pub statement: StoredStatement,
+    /// The ranges.
+    pub units: Vec<UnitRange>,
+}
+
+/// A logged scan as the reports read it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ScanRow {
+    /// Canonical Digital Link path of the unit.
+    pub unit: String,
+    /// Unix seconds.
+    pub time: i64,
+    /// Unix day of the scanner hash's salt.
+    pub day: i64,
+    /// Salted scanner hash.
+    pub scanner: String,
+}
+
+/// Feedback about a unit on one day, for flood limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct FeedbackToday {
+    /// From this scanner.
+    pub mine: i64,
+    /// From anyone.
+    pub all: i64,
+}
+
+/// How many submissions of one kind and category a batch has.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FeedbackTally {
+    /// feedback, return or exchange.
+    pub kind: String,
+    /// Problem category, if any.
+    pub category: Option<String>,
+    /// How many.
+    pub count: i64,
 }
 
 /// A signed checkpoint as stored (issue 7).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct StoredCheckpoint {
     /// Tree size.
     pub size: i64,
@@ -477,48 +538,30 @@ pub fn leaf_hash(json: &str) -> String {
     hex::encode(h.finalize())
 }
 
-/// Parses container rows into the domain's tree.
+/// Parses container rows `(sscc, parent)` and `(sscc, batch, first, last)` into the domain's tree.
 pub(crate) fn tree_from_rows(
     rows: Vec<(String, Option<String>)>,
     units: Vec<(String, String, i64, i64)>,
 ) -> Result<crate::domain::aggregation::Tree, StoreError> {
-    let sscc = |s: &str| {
-        crate::formats::gs1::Sscc::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
-    };
-    let containers = rows
-        .iter()
-        .map(|(s, p)| Ok((sscc(s)?, p.as_deref().map(sscc).transpose()?)))
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let rows = rows
+        .into_iter()
+        .map(|(sscc, parent)| rows::ContainerRow { sscc, parent })
+        .collect();
     let units = units
-        .iter()
-        .map(|(s, b, f, l)| {
-            let r = crate::domain::statement::UnitRange {
-                batch: parse_id(b)?,
-                first: *f as u64,
-                last: *l as u64,
-            };
-            Ok((sscc(s)?, r))
+        .into_iter()
+        .map(|(sscc, batch, first, last)| rows::ContainerUnitRow {
+            sscc,
+            batch,
+            first,
+            last,
         })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(crate::domain::aggregation::build_tree(containers, units))
+        .collect();
+    rows::tree(rows, units)
 }
 
 /// Parses a stored id column.
 pub(crate) fn parse_id(text: &str) -> Result<BatchId, StoreError> {
     BatchId::parse(text).map_err(StoreError::Corrupt)
-}
-
-/// Unit ranges from `(batch, first, last)` rows.
-pub(crate) fn units_from_rows(rows: Vec<(String, i64, i64)>) -> Result<Vec<UnitRange>, StoreError> {
-    rows.into_iter()
-        .map(|(batch, first, last)| {
-            Ok(UnitRange {
-                batch: parse_id(&batch)?,
-                first: first as u64,
-                last: last as u64,
-            })
-        })
-        .collect()
 }
 
 /// What the custody engine reads of an event named as a shipment, from its `events` row.
@@ -537,50 +580,4 @@ pub(crate) fn shipment_facts(
 /// Parses a stored slug column.
 pub(crate) fn parse_slug(text: &str) -> Result<Slug, StoreError> {
     Slug::parse(text).map_err(StoreError::Corrupt)
-}
-
-/// Pairs recall events with their `(event, batch, first, last)` object rows (issue 7).
-pub(crate) fn recall_rows(
-    events: Vec<StoredStatement>,
-    objects: Vec<(String, String, i64, i64)>,
-) -> Result<Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)>, StoreError> {
-    let mut by: std::collections::HashMap<String, Vec<crate::domain::statement::UnitRange>> =
-        std::collections::HashMap::new();
-    for (event, batch, first, last) in objects {
-        by.entry(event)
-            .or_default()
-            .push(crate::domain::statement::UnitRange {
-                batch: parse_id(&batch)?,
-                first: first as u64,
-                last: last as u64,
-            });
-    }
-    Ok(events
-        .into_iter()
-        .map(|st| {
-            let units = by.remove(&st.id).unwrap_or_default();
-            (st, units)
-        })
-        .collect())
-}
-
-/// Groups `(statement, first, last)` rows ordered by log position into events
-/// with their ranges of `batch` (issue 7 reports).
-pub(crate) fn event_rows(
-    batch: &BatchId,
-    rows: Vec<(StoredStatement, i64, i64)>,
-) -> Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)> {
-    let mut out: Vec<(StoredStatement, Vec<crate::domain::statement::UnitRange>)> = Vec::new();
-    for (st, first, last) in rows {
-        let r = crate::domain::statement::UnitRange {
-            batch: *batch,
-            first: first as u64,
-            last: last as u64,
-        };
-        match out.last_mut() {
-            Some((prev, ranges)) if prev.seq == st.seq => ranges.push(r),
-            _ => out.push((st, vec![r])),
-        }
-    }
-    out
 }

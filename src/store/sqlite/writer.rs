@@ -11,7 +11,6 @@ use sqlx::{SqliteConnection, SqlitePool};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{holding, HOLDING_COLS};
 use crate::domain::aggregation::Tree;
 use crate::domain::custody::{
     self, BatchFacts, ContainerChange, Disposition, Holding, Reads, ShipmentFacts,
@@ -20,9 +19,8 @@ use crate::domain::party::{PartyKind, Slug};
 use crate::domain::statement::{BatchId, BatchStatement, EventStatement, StatementId, UnitRange};
 use crate::domain::time::Timestamp;
 use crate::formats::gs1::Sscc;
-use crate::store::{
-    leaf_hash, parse_id, parse_slug, shipment_facts, Appended, KeyChange, NewStatement, StoreError,
-};
+use crate::store::sql::TxSql;
+use crate::store::{leaf_hash, parse_id, Appended, KeyChange, NewStatement, StoreError};
 
 /// An append waiting for the writer task.
 #[derive(Debug)]
@@ -434,66 +432,34 @@ impl Reads for TxReads<'_> {
         &mut self,
         ranges: &[UnitRange],
     ) -> Result<Vec<(UnitRange, Sscc)>, StoreError> {
-        memberships(self.tx, ranges).await
+        TxSql::<sqlx::Sqlite>(self.tx).memberships(ranges).await
     }
 
     async fn batch(
         &mut self,
         batch: BatchId,
     ) -> Result<Option<(StatementId, BatchFacts)>, StoreError> {
+        // This writer is the only one: the heads it wrote are the database's.
         if let Some(known) = self.heads.get(&batch) {
             return Ok(Some(known.clone()));
         }
-        let row: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT h.head, b.party, b.quantity FROM batches b JOIN chain_heads h ON h.batch = b.id WHERE b.id = ?",
-        )
-        .bind(batch.hex())
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        let Some((head, party, quantity)) = row else {
-            return Ok(None);
-        };
-        let known = (
-            parse_id(&head)?,
-            BatchFacts {
-                party: parse_slug(&party)?,
-                quantity: quantity as u64,
-            },
-        );
-        self.heads.insert(batch, known.clone());
-        Ok(Some(known))
+        let known = TxSql::<sqlx::Sqlite>(self.tx).batch(batch).await?;
+        if let Some(k) = &known {
+            self.heads.insert(batch, k.clone());
+        }
+        Ok(known)
     }
 
     async fn party_exists(&mut self, slug: &Slug) -> Result<bool, StoreError> {
-        exists(
-            self.tx,
-            "SELECT 1 FROM parties WHERE slug = ?",
-            &[slug.as_str()],
-        )
-        .await
+        TxSql::<sqlx::Sqlite>(self.tx).party_exists(slug).await
     }
 
     async fn shipment(&mut self, id: StatementId) -> Result<Option<ShipmentFacts>, StoreError> {
-        let row: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT type, dest FROM events WHERE id = ?")
-                .bind(id.hex())
-                .fetch_optional(&mut *self.tx)
-                .await?;
-        row.map(|(t, dest)| shipment_facts(&t, dest.as_deref()))
-            .transpose()
+        TxSql::<sqlx::Sqlite>(self.tx).shipment(id).await
     }
 
     async fn holdings(&mut self, span: UnitRange) -> Result<Vec<Holding>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {HOLDING_COLS} FROM holdings WHERE batch = ?1 AND first <= ?3 AND first >= \
-             COALESCE((SELECT MAX(first) FROM holdings WHERE batch = ?1 AND first <= ?2), 0) ORDER BY first"
-        ))
-        .bind(span.batch.hex())
-        .bind(span.first.saturating_sub(1) as i64)
-        .bind(span.last.saturating_add(1) as i64)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(holding).collect()
+        TxSql::<sqlx::Sqlite>(self.tx).holdings(span).await
     }
 }
 
@@ -528,36 +494,6 @@ async fn load_tree(tx: &mut SqliteConnection, roots: &[Sscc]) -> Result<Tree, St
             .fetch_all(&mut *tx)
             .await?;
     crate::store::tree_from_rows(rows, units)
-}
-
-/// Containers that already hold any of these units.
-async fn memberships(
-    tx: &mut SqliteConnection,
-    objects: &[UnitRange],
-) -> Result<Vec<(UnitRange, Sscc)>, StoreError> {
-    let mut out = Vec::new();
-    for r in objects {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT sscc, first, last FROM container_units WHERE batch = ? AND first <= ? AND last >= ?",
-        )
-        .bind(r.batch.hex())
-        .bind(r.last as i64)
-        .bind(r.first as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (s, first, last) in rows {
-            let sscc = Sscc::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            out.push((
-                UnitRange {
-                    batch: r.batch,
-                    first: first as u64,
-                    last: last as u64,
-                },
-                sscc,
-            ));
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
