@@ -300,7 +300,15 @@ async fn main() {
     let state = dir.path().join("audit-state.json");
     let t = Instant::now();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_suyuan"))
-        .args(["audit", "--quiet", "--database-url", &url, "--state"])
+        // The bench stores only the log (no holdings or heads): audit the log alone.
+        .args([
+            "audit",
+            "--quiet",
+            "--log-only",
+            "--database-url",
+            &url,
+            "--state",
+        ])
         .arg(&state)
         .args(["--log-key", &verifier.to_string()])
         .output()

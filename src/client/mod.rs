@@ -10,7 +10,7 @@ use crate::client::keystore::Keystore;
 use crate::client::receipt::{ContainerContents, Packed, ShipmentView};
 use crate::domain::custody::batches_of;
 use crate::domain::statement::{
-    BatchId, EventStatement, EventType, ExceptionType, StatementId, UnitRange, VERSION,
+    BatchId, EventStatement, EventType, ExceptionType, StatementId, UnitRange,
 };
 use crate::domain::time::Timestamp;
 use crate::formats::gs1::Sscc;
@@ -306,28 +306,13 @@ pub fn draft_event(
     event_type: EventType,
     objects: Vec<UnitRange>,
 ) -> EventStatement {
-    EventStatement {
-        v: VERSION,
-        party: ks.party.clone(),
-        key: ks.key_id.clone(),
-        time: Timestamp::now(),
+    EventStatement::new(
+        ks.party.clone(),
+        ks.key_id.clone(),
+        Timestamp::now(),
         event_type,
         objects,
-        containers: Vec::new(),
-        parent: None,
-        prev: BTreeMap::new(),
-        to: None,
-        asn: None,
-        shipment: None,
-        exceptions: Vec::new(),
-        reason: None,
-        instructions: None,
-        resolution: None,
-        result: None,
-        method: None,
-        certificate_sha256: None,
-        place: None,
-    }
+    )
 }
 
 /// Stamps party and key onto an event and signs it.

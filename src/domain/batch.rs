@@ -254,26 +254,14 @@ mod tests {
     fn a_batch_was_handled_by_its_factory_signers_and_receivers() {
         let factory = s("acme-dairy");
         let mut ship = crate::domain::statement::EventStatement {
-            v: VERSION,
-            party: factory.clone(),
-            key: "k".into(),
-            time: Timestamp::parse("2026-10-02T08:00:00Z").unwrap(),
-            event_type: EventType::Shipping,
-            objects: Vec::new(),
-            containers: Vec::new(),
-            parent: None,
-            prev: Default::default(),
             to: Some(s("north-wholesale")),
-            asn: None,
-            shipment: None,
-            exceptions: Vec::new(),
-            reason: None,
-            instructions: None,
-            resolution: None,
-            result: None,
-            method: None,
-            certificate_sha256: None,
-            place: None,
+            ..crate::domain::statement::EventStatement::new(
+                factory.clone(),
+                "k".into(),
+                Timestamp::parse("2026-10-02T08:00:00Z").unwrap(),
+                EventType::Shipping,
+                Vec::new(),
+            )
         };
         let none: [&EventStatement; 0] = [];
         assert!(handled_by(&factory, &factory, none));

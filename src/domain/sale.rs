@@ -103,32 +103,17 @@ pub fn sale(events: &[EventStatement], disposition: Option<Disposition>) -> Sale
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::statement::{Resolution, StatementId, VERSION};
+    use crate::domain::statement::{Resolution, StatementId};
     use Disposition as D;
 
     fn ev(t: EventType, party: &str, at: &str) -> EventStatement {
-        EventStatement {
-            v: VERSION,
-            party: Slug::parse(party).unwrap(),
-            key: "k".into(),
-            time: Timestamp::parse(at).unwrap(),
-            event_type: t,
-            objects: Vec::new(),
-            containers: Vec::new(),
-            parent: None,
-            prev: Default::default(),
-            to: None,
-            asn: None,
-            shipment: None,
-            exceptions: Vec::new(),
-            reason: None,
-            instructions: None,
-            resolution: None,
-            result: None,
-            method: None,
-            certificate_sha256: None,
-            place: None,
-        }
+        EventStatement::new(
+            Slug::parse(party).unwrap(),
+            "k".into(),
+            Timestamp::parse(at).unwrap(),
+            t,
+            Vec::new(),
+        )
     }
 
     #[test]

@@ -382,6 +382,41 @@ pub struct EventStatement {
     pub place: Option<String>,
 }
 
+impl EventStatement {
+    /// An event of `event_type` by `party` (signing key `key`) at `time` over
+    /// `objects`; every other field empty, `prev` too.
+    pub fn new(
+        party: Slug,
+        key: String,
+        time: Timestamp,
+        event_type: EventType,
+        objects: Vec<UnitRange>,
+    ) -> Self {
+        EventStatement {
+            v: VERSION,
+            party,
+            key,
+            time,
+            event_type,
+            objects,
+            containers: Vec::new(),
+            parent: None,
+            prev: BTreeMap::new(),
+            to: None,
+            asn: None,
+            shipment: None,
+            exceptions: Vec::new(),
+            reason: None,
+            instructions: None,
+            resolution: None,
+            result: None,
+            method: None,
+            certificate_sha256: None,
+            place: None,
+        }
+    }
+}
+
 /// Certify a station key or revoke one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -97,26 +97,8 @@ impl Actor {
         prev: &BTreeMap<BatchId, StatementId>,
     ) -> EventStatement {
         EventStatement {
-            v: 1,
-            party: self.slug.clone(),
-            key: self.key_id(),
-            time: ts(),
-            event_type,
-            objects,
-            containers: Vec::new(),
-            parent: None,
             prev: prev.clone(),
-            to: None,
-            asn: None,
-            shipment: None,
-            exceptions: Vec::new(),
-            reason: None,
-            instructions: None,
-            resolution: None,
-            result: None,
-            method: None,
-            certificate_sha256: None,
-            place: None,
+            ..EventStatement::new(self.slug.clone(), self.key_id(), ts(), event_type, objects)
         }
     }
 

@@ -285,28 +285,13 @@ pub(crate) mod fixture {
     pub fn ev(n: u8, t: EventType, party: &str, at: i64, units: Vec<UnitRange>) -> ChainEvent {
         ChainEvent {
             id: BatchId([n; 32]),
-            event: EventStatement {
-                v: VERSION,
-                party: slug(party),
-                key: "k".into(),
-                time: Timestamp::from_unix(T0 + at),
-                event_type: t,
-                objects: units.clone(),
-                containers: vec![],
-                parent: None,
-                prev: Default::default(),
-                to: None,
-                asn: None,
-                shipment: None,
-                exceptions: vec![],
-                reason: None,
-                instructions: None,
-                resolution: None,
-                result: None,
-                method: None,
-                certificate_sha256: None,
-                place: None,
-            },
+            event: EventStatement::new(
+                slug(party),
+                "k".into(),
+                Timestamp::from_unix(T0 + at),
+                t,
+                units.clone(),
+            ),
             units,
         }
     }

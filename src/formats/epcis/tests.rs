@@ -38,26 +38,14 @@ fn batch(quantity: u64, prefix: Option<&str>) -> BatchStatement {
 
 fn event(t: EventType, objects: Vec<UnitRange>) -> EventStatement {
     EventStatement {
-        v: VERSION,
-        party: Slug::parse("north-wholesale").unwrap(),
-        key: "k2".into(),
-        time: Timestamp::parse(T).unwrap(),
-        event_type: t,
-        objects,
-        containers: vec![],
-        parent: None,
         prev: BTreeMap::from([(id(1), id(1))]),
-        to: None,
-        asn: None,
-        shipment: None,
-        exceptions: vec![],
-        reason: None,
-        instructions: None,
-        resolution: None,
-        result: None,
-        method: None,
-        certificate_sha256: None,
-        place: None,
+        ..EventStatement::new(
+            Slug::parse("north-wholesale").unwrap(),
+            "k2".into(),
+            Timestamp::parse(T).unwrap(),
+            t,
+            objects,
+        )
     }
 }
 

@@ -166,26 +166,14 @@ impl Reads for Memory {
 
 fn event(kind: EventType, party: &str, head: StatementId) -> EventStatement {
     EventStatement {
-        v: 1,
-        party: slug(party),
-        key: "k".into(),
-        time: Timestamp::from_unix(0),
-        event_type: kind,
-        objects: vec![],
-        containers: vec![],
-        parent: None,
         prev: [(BATCH, head)].into_iter().collect(),
-        to: None,
-        asn: None,
-        shipment: None,
-        exceptions: vec![],
-        reason: None,
-        instructions: None,
-        resolution: None,
-        result: None,
-        method: None,
-        certificate_sha256: None,
-        place: None,
+        ..EventStatement::new(
+            slug(party),
+            "k".into(),
+            Timestamp::from_unix(0),
+            kind,
+            vec![],
+        )
     }
 }
 

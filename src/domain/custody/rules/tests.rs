@@ -7,30 +7,21 @@ use crate::domain::time::Timestamp;
 fn inspecting() -> EventStatement {
     let batch = BatchId([1; 32]);
     EventStatement {
-        v: 1,
-        party: Slug::parse("county-qa").unwrap(),
-        key: "k".into(),
-        time: Timestamp::from_unix(0),
-        event_type: EventType::Inspecting,
-        objects: vec![UnitRange {
-            batch,
-            first: 0,
-            last: 9,
-        }],
-        containers: vec![],
-        parent: None,
         prev: [(batch, batch)].into_iter().collect(),
-        to: None,
-        asn: None,
-        shipment: None,
-        exceptions: vec![],
-        reason: None,
-        instructions: None,
-        resolution: None,
         result: Some("pass".into()),
         method: Some("GB 4789.4-2016".into()),
         certificate_sha256: Some("ab".repeat(32)),
-        place: None,
+        ..EventStatement::new(
+            Slug::parse("county-qa").unwrap(),
+            "k".into(),
+            Timestamp::from_unix(0),
+            EventType::Inspecting,
+            vec![UnitRange {
+                batch,
+                first: 0,
+                last: 9,
+            }],
+        )
     }
 }
 
