@@ -361,14 +361,7 @@ async fn shipment_view(s: &AppState, st: &StoredStatement) -> Result<Value, ApiE
     let pending = s.ledger.store.in_shipment(&id).await?;
     let statement = statement_json(st)?;
     // What the store recorded at ship time: loose units and the contents of every container named.
-    let expected: u64 = s
-        .ledger
-        .store
-        .event_units(&id)
-        .await?
-        .iter()
-        .map(|r| r.len())
-        .sum();
+    let expected = s.ledger.store.event_unit_count(&id).await?;
     let in_transit: u64 = pending.iter().map(|h| h.range.len()).sum();
     // The discrepancy report: every receipt against this shipment and its exceptions.
     let mut receipts = Vec::new();

@@ -256,8 +256,8 @@ pub trait QueryStore: Send + Sync {
     async fn all_heads(&self) -> Result<BTreeMap<BatchId, StatementId>, StoreError>;
     /// Units still in transit under a shipping or returning event.
     async fn in_shipment(&self, shipment: &StatementId) -> Result<Vec<Holding>, StoreError>;
-    /// Every unit an event covered (containers expanded), as recorded when it was appended.
-    async fn event_units(&self, event: &StatementId) -> Result<Vec<UnitRange>, StoreError>;
+    /// How many units an event covered (containers expanded), as recorded when it was appended.
+    async fn event_unit_count(&self, event: &StatementId) -> Result<u64, StoreError>;
     /// Shipping and returning events addressed to a party, newest first.
     async fn shipments_to(&self, party: &Slug) -> Result<Vec<StoredStatement>, StoreError>;
     /// Receiving and accepting_return events that name a shipment, oldest first.

@@ -293,13 +293,14 @@ impl LedgerStore for PgStore {
         }
         insert_statement(&mut tx, seq, st).await?;
         sqlx::query(
-            "INSERT INTO events (id, type, party, dest, shipment) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO events (id, type, party, dest, shipment, units) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&st.id)
         .bind(ev.event_type.as_str())
         .bind(st.party.as_str())
         .bind(ev.to.as_ref().map(|t| t.as_str()))
         .bind(ev.shipment.map(|s| s.hex()))
+        .bind(plan.unit_count() as i64)
         .execute(&mut *tx)
         .await?;
         // One round trip for all the ranges (a pallet names one per case).

@@ -135,6 +135,13 @@ pub struct Plan {
     pub containers: Vec<ContainerChange>,
 }
 
+impl Plan {
+    /// How many units the event covers.
+    pub fn unit_count(&self) -> u64 {
+        self.units.iter().map(|r| r.len()).sum()
+    }
+}
+
 /// Plans event `id` (already verified, signed by a party of `signer_kind`)
 /// against the record. `Ok(Err(_))` is a refusal; `Err(_)` a failed read.
 pub async fn plan<R: Reads>(

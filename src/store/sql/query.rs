@@ -192,14 +192,17 @@ where
         convert(rows)
     }
 
-    async fn event_units(&self, event: &StatementId) -> Result<Vec<UnitRange>, StoreError> {
-        let rows: Vec<EventObject> = sqlx::query_as(
-            "SELECT event, batch, first, last FROM event_objects WHERE event = $1 ORDER BY batch, first",
+    async fn event_unit_count(&self, event: &StatementId) -> Result<u64, StoreError> {
+        let n: Option<i64> = sqlx::query_scalar(
+            // PostgreSQL's SUM of bigints is numeric: cast back.
+            "SELECT CAST(COALESCE(e.units, (SELECT SUM(o.last - o.first + 1) FROM event_objects o \
+             WHERE o.event = e.id)) AS BIGINT) FROM events e WHERE e.id = $1",
         )
         .bind(event.hex())
-        .fetch_all(self.pool(Work::Read))
-        .await?;
-        rows.iter().map(EventObject::range).collect()
+        .fetch_optional(self.pool(Work::Read))
+        .await?
+        .flatten();
+        Ok(n.unwrap_or(0) as u64)
     }
 
     async fn shipments_to(&self, party: &Slug) -> Result<Vec<StoredStatement>, StoreError> {

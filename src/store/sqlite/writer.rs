@@ -302,7 +302,9 @@ async fn append_event(
         sql.push_str("DELETE FROM holdings WHERE batch = ? AND first BETWEEN ? AND ?;\n");
     }
     sql.push_str(&values_sql(INSERT_HOLDING, 8, plan.started.len()));
-    sql.push_str("INSERT INTO events (id, type, party, dest, shipment) VALUES (?, ?, ?, ?, ?);\n");
+    sql.push_str(
+        "INSERT INTO events (id, type, party, dest, shipment, units) VALUES (?, ?, ?, ?, ?, ?);\n",
+    );
     sql.push_str(&values_sql(
         "INSERT INTO event_objects (event, batch, first, last) VALUES ",
         4,
@@ -328,7 +330,8 @@ async fn append_event(
         .bind(ev.event_type.as_str())
         .bind(st.party.as_str())
         .bind(ev.to.as_ref().map(|t| t.as_str()))
-        .bind(ev.shipment.map(|s| s.hex()));
+        .bind(ev.shipment.map(|s| s.hex()))
+        .bind(plan.unit_count() as i64);
     for r in &plan.units {
         q = q
             .bind(&st.id)
