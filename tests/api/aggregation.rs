@@ -245,16 +245,18 @@ async fn shipper_cannot_add_to_a_pallet_in_transit() {
 /// its own range however the holdings are read, so a damaged run must lie
 /// within one received range, a shortage must name units of the shipment, and
 /// the holdings end up exactly cut and merged where the exceptions say.
-#[tokio::test]
-async fn receiving_cases_of_a_pallet_with_exceptions_holds_exactly() {
-    use suyuan::domain::statement::{Exception, ExceptionType};
-    let app = spawn_app().await;
-    let factory = app.party("acme-dairy", "factory").await;
-    let b1 = app.party("north-wholesale", "b1").await;
-    let a = mint(&factory, "LA", 100).await;
-    for (n, first) in [(31, 0), (32, 24), (33, 48)] {
+/// Packs units 0..71 of `a` into three cases of 24 (SSCCs `first_case`..+2)
+/// and the cases onto pallet `pallet`.
+async fn palletise(
+    factory: &Actor,
+    a: suyuan::domain::statement::BatchId,
+    first_case: u32,
+    pallet: u32,
+) {
+    for (i, n) in (first_case..first_case + 3).enumerate() {
+        let first = 24 * i as u64;
         simple(
-            &factory,
+            factory,
             EventType::Packing,
             vec![range(a, first, first + 23)],
             |e| e.parent = Some(sscc(n)),
@@ -262,12 +264,22 @@ async fn receiving_cases_of_a_pallet_with_exceptions_holds_exactly() {
         .await
         .unwrap();
     }
-    simple(&factory, EventType::Packing, vec![], |e| {
-        e.parent = Some(sscc(39));
-        e.containers = vec![sscc(31), sscc(32), sscc(33)];
+    simple(factory, EventType::Packing, vec![], |e| {
+        e.parent = Some(sscc(pallet));
+        e.containers = (first_case..first_case + 3).map(sscc).collect();
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn receiving_cases_of_a_pallet_with_exceptions_holds_exactly() {
+    use suyuan::domain::statement::{Exception, ExceptionType};
+    let app = spawn_app().await;
+    let factory = app.party("acme-dairy", "factory").await;
+    let b1 = app.party("north-wholesale", "b1").await;
+    let a = mint(&factory, "LA", 100).await;
+    palletise(&factory, a, 31, 39).await;
     let mut ev = suyuan::client::draft_event(&factory.ks, EventType::Shipping, vec![]);
     ev.containers = vec![sscc(39)];
     ev.to = Some(b1.ks.party.clone());
@@ -376,22 +388,7 @@ async fn container_contents_follow_partial_shipments_sales_and_short_receipts() 
     let b1 = app.party("north-wholesale", "b1").await;
     let b2 = app.party("green-mart", "b2").await;
     let a = mint(&factory, "LA", 100).await;
-    for (n, first) in [(41, 0), (42, 24), (43, 48)] {
-        simple(
-            &factory,
-            EventType::Packing,
-            vec![range(a, first, first + 23)],
-            |e| e.parent = Some(sscc(n)),
-        )
-        .await
-        .unwrap();
-    }
-    simple(&factory, EventType::Packing, vec![], |e| {
-        e.parent = Some(sscc(49));
-        e.containers = vec![sscc(41), sscc(42), sscc(43)];
-    })
-    .await
-    .unwrap();
+    palletise(&factory, a, 41, 49).await;
     let container = |n: u32| {
         let app = &app;
         async move {
