@@ -112,7 +112,8 @@ pub enum KeyCommand {
         #[command(flatten)]
         signer: SignerArgs,
         /// Station public key (base64url), or…
-        #[arg(long, conflicts_with = "subject_keystore")]
+        // A base64url key starts with '-' one time in 64: not a flag.
+        #[arg(long, conflicts_with = "subject_keystore", allow_hyphen_values = true)]
         public_key: Option<String>,
         /// …the station's keystore to read it from.
         #[arg(long)]
@@ -140,7 +141,7 @@ pub enum KeyCommand {
         #[command(flatten)]
         signer: SignerArgs,
         /// Station public key (base64url).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         public_key: String,
         /// Why.
         #[arg(long)]

@@ -181,6 +181,24 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// One base64url key in 64 starts with '-'; it must still be read as the
+    /// key (the dock browser test failed when its random key did).
+    #[test]
+    fn a_public_key_starting_with_a_hyphen_is_a_value() {
+        for sub in ["revoke", "certify"] {
+            let mut args = vec!["suyuan", "key", sub, "--keystore", "k.json"];
+            args.extend([
+                "--public-key",
+                "-AQB1vUZVuiq0kTP_dxdsex9s5ceZvrSyAXDg__KvBU",
+            ]);
+            if sub == "certify" {
+                args.extend(["--role", "dock"]);
+            }
+            let parsed = Cli::try_parse_from(&args);
+            assert!(parsed.is_ok(), "{sub}: {:?}", parsed.err());
+        }
+    }
+
     #[test]
     fn ranges() {
         assert_eq!(parse_range("0..999").unwrap(), (0, 999));
