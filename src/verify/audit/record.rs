@@ -94,16 +94,6 @@ impl Record {
     }
 }
 
-/// The output of a future that never waits, as the record's reads never do
-/// (`None` if it would wait, which they cannot).
-pub(super) fn ready<F: std::future::Future>(f: F) -> Option<F::Output> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::pin!(f).poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
-    }
-}
-
 impl Reads for Record {
     type Error = std::convert::Infallible;
 

@@ -176,7 +176,7 @@ impl Auditor {
         party: &Party,
     ) {
         // The stores' own engine, over the record replayed so far.
-        let planned = record::ready(custody::plan(eid, ev, party.kind, &mut self.record));
+        let planned = custody::plan::ready(custody::plan(eid, ev, party.kind, &mut self.record));
         match planned {
             Some(Ok(Ok(plan))) => self.record.apply(plan),
             Some(Ok(Err(custody::Refusal::Custody(e)))) => {

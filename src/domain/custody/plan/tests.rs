@@ -84,14 +84,6 @@ impl Memory {
     }
 }
 
-fn ready<F: Future>(f: F) -> Option<F::Output> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::pin!(f).poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
-    }
-}
-
 impl Reads for Memory {
     type Error = std::convert::Infallible;
 
