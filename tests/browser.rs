@@ -9,7 +9,6 @@
 //! Skipped (passing) when chromium or chromedriver is not installed.
 
 use serde_json::{json, Value};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -95,8 +94,11 @@ async fn phone_browser_sees_the_verdict_and_sends_feedback() {
                 shot.as_str().expect("screenshot"),
             )
             .expect("base64 PNG");
-            let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/scan-genuine.png");
-            std::fs::write(&out, png).expect("write screenshot");
+            // Into the test's own temporary directory: a clone built with
+            // CARGO_TARGET_DIR elsewhere has no ./target to write to.
+            let out = tmp.path().join("scan-genuine.png");
+            std::fs::write(&out, &png).expect("write screenshot");
+            assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
         }
     }
 
